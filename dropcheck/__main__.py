@@ -1,0 +1,4 @@
+from dropcheck.cli import main
+
+if __name__ == "__main__":
+    main()

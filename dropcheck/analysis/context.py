@@ -1,0 +1,109 @@
+"""FileContext: everything the rules may ask about one parsed file, computed lazily, once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import libcst as cst
+
+from dropcheck.analysis.calls import BoundCall, bind
+from dropcheck.analysis.classes import ClassIndex
+from dropcheck.analysis.constants import ConstantEvaluator, Number
+from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.rates import DropoutRate, dropout_rate
+from dropcheck.analysis.scopes import Scope, ScopeBindings
+from dropcheck.analysis.statements import small_statements, walk_statements
+from dropcheck.analysis.torch_api import RATE_PARAMETER, SIGNATURES
+
+
+class FileContext:
+    """Shared facts about one file. Rules ask; nothing here is computed until first asked."""
+
+    def __init__(self, path: str, module: cst.Module) -> None:
+        self.path = path
+        self.module = module
+        #: Enclosing module/class/function nodes of the node being visited, outermost first.
+        #: Maintained by the engine during the batched pass.
+        self.scopes: list[Scope] = [module]
+        self._calls: dict[int, BoundCall | None] = {}
+
+    # -- names -------------------------------------------------------------------------------
+    @cached_property
+    def imports(self) -> ImportTable:
+        imports: list[cst.Import | cst.ImportFrom] = []
+        for stmt in walk_statements(self.module):
+            for small in small_statements(stmt):
+                if isinstance(small, (cst.Import, cst.ImportFrom)):
+                    imports.append(small)
+        return ImportTable(imports, set(self.module_bindings.bindings))
+
+    @cached_property
+    def imports_torch(self) -> bool:
+        return self.imports.imports_module("torch")
+
+    def qualified_name(self, expr: cst.BaseExpression) -> str | None:
+        """Canonical name of a dotted expression (``nn.Dropout`` -> ``torch.nn.Dropout``)."""
+        return self.imports.resolve(expr)
+
+    def callee(self, call: cst.Call) -> str | None:
+        return self.imports.resolve(call.func)
+
+    def call(self, call: cst.Call) -> BoundCall | None:
+        """The call bound to its callee's signature, if the callee is a torch API we know."""
+        key = id(call)
+        if key not in self._calls:
+            name = self.imports.resolve(call.func)
+            params = SIGNATURES.get(name) if name else None
+            self._calls[key] = bind(name, call, params) if name and params is not None else None
+        return self._calls[key]
+
+    # -- values ------------------------------------------------------------------------------
+    @cached_property
+    def constants(self) -> ConstantEvaluator:
+        return ConstantEvaluator(self.module)
+
+    @cached_property
+    def module_bindings(self) -> ScopeBindings:
+        return ScopeBindings(self.module)
+
+    def constant(
+        self, expr: cst.BaseExpression, scopes: Sequence[Scope] | None = None
+    ) -> Number | None:
+        """The constant value of ``expr`` (in the current scopes unless given), else None."""
+        return self.constants.evaluate(expr, self.scopes if scopes is None else scopes)
+
+    def dropout_rate(self, call: cst.Call) -> DropoutRate | None:
+        """The rate passed to a dropout-taking torch API (``p``/``dropout``/``dropout_p``)."""
+        bound = self.call(call)
+        if bound is None:
+            return None
+        parameter = RATE_PARAMETER.get(bound.qualified_name)
+        if parameter is None:
+            return None
+        expr = bound.value(parameter)
+        if isinstance(expr, cst.BaseExpression):
+            return dropout_rate(bound, self.constant(expr), explicit=True)
+        return dropout_rate(bound, None, explicit=expr is not None)
+
+    # -- classes -----------------------------------------------------------------------------
+    @cached_property
+    def classes(self) -> ClassIndex:
+        return ClassIndex(self.module, self.imports)
+
+    @property
+    def enclosing_class(self) -> cst.ClassDef | None:
+        for scope in reversed(self.scopes):
+            if isinstance(scope, cst.ClassDef):
+                return scope
+        return None
+
+    @property
+    def enclosing_function(self) -> cst.FunctionDef | None:
+        scope = self.scopes[-1]
+        return scope if isinstance(scope, cst.FunctionDef) else None
+
+    def in_module_method(self) -> bool:
+        """Whether the visited node is inside a method of an ``nn.Module`` subclass."""
+        cls = self.enclosing_class
+        return cls is not None and self.classes.is_module(cls)

@@ -1,0 +1,304 @@
+"""The engine: bytes -> pre-filter -> one parse -> shared facts -> all rules in one batched
+pass -> findings. It never raises for a bad file: what cannot be analysed is a DC000 finding."""
+
+from __future__ import annotations
+
+import ast
+import os
+import stat
+import sys
+import threading
+import traceback
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from dropcheck.analysis.context import FileContext
+from dropcheck.findings import Finding, not_analysed
+from dropcheck.rules.base import Report, Rule
+
+#: Files larger than this are not parsed (LibCST costs ~20 s and ~0.5 GB per MB of source).
+DEFAULT_MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    rules: Sequence[type[Rule]]
+    #: Per-rule option overrides, keyed by rule code.
+    rule_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    prefilter: bool = True
+    verbose: bool = False
+
+
+class _ScopeTracker(cst.BatchableCSTVisitor):
+    """Keeps ``FileContext.scopes`` current during the batched pass.
+
+    The engine puts one instance first and one last in the batch, so that rules see a scope
+    pushed when they visit it and still see it when they leave it.
+    """
+
+    def __init__(self, context: FileContext, entering: bool) -> None:
+        super().__init__()
+        self.context = context
+        self.entering = entering
+
+    def _push(self, node: cst.ClassDef | cst.FunctionDef) -> None:
+        if self.entering:
+            self.context.scopes.append(node)
+
+    def _pop(self, node: cst.ClassDef | cst.FunctionDef) -> None:
+        if not self.entering and self.context.scopes and self.context.scopes[-1] is node:
+            self.context.scopes.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._push(node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._pop(original_node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._push(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._pop(original_node)
+
+
+def passes_prefilter(data: bytes, rule: type[Rule]) -> bool:
+    return all(any(token in data for token in group) for group in rule.requires)
+
+
+class RuleCrash(Exception):
+    def __init__(self, rule: type[Rule], error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.rule = rule
+        self.error = error
+
+
+def _guarded(
+    rule: Rule, method: Callable[..., Any], crashed: dict[str, BaseException]
+) -> Callable[..., Any]:
+    """Wrap a rule's visitor method so that one rule's bug cannot stop the other rules."""
+
+    def call(*args: Any) -> Any:
+        if rule.code in crashed:
+            return None
+        try:
+            return method(*args)
+        except RecursionError:
+            raise
+        except Exception as error:
+            crashed[rule.code] = error
+            return None
+
+    return call
+
+
+def lint_module(
+    path: str, module: cst.Module, rules: Sequence[Rule], context: FileContext
+) -> tuple[list[Report], dict[str, BaseException]]:
+    """Run already-constructed rules over a parsed module in one batched pass."""
+    crashed: dict[str, BaseException] = {}
+    visitors: list[cst.BatchableCSTVisitor] = [_ScopeTracker(context, entering=True)]
+    visitors.extend(rules)
+    visitors.append(_ScopeTracker(context, entering=False))
+    guarded = _GuardedBatch(visitors, rules, crashed)
+    module.visit(guarded)
+    for rule in rules:
+        if rule.code not in crashed:
+            _guarded(rule, rule.finish, crashed)()
+    reports = [r for rule in rules if rule.code not in crashed for r in rule.reports]
+    return reports, crashed
+
+
+class _GuardedBatch(cst.CSTVisitor):
+    """LibCST's batched visitor, with each rule's callbacks guarded."""
+
+    def __init__(
+        self,
+        visitors: Sequence[cst.BatchableCSTVisitor],
+        rules: Sequence[Rule],
+        crashed: dict[str, BaseException],
+    ) -> None:
+        super().__init__()
+        rule_ids = {id(rule): rule for rule in rules}
+        self._visit: dict[str, list[Callable[..., Any]]] = {}
+        self._leave: dict[str, list[Callable[..., Any]]] = {}
+        for visitor in visitors:
+            rule = rule_ids.get(id(visitor))
+            for name, method in visitor.get_visitors().items():
+                wrapped = _guarded(rule, method, crashed) if rule is not None else method
+                kind, _, node_type = name.partition("_")
+                target = self._visit if kind == "visit" else self._leave
+                target.setdefault(node_type, []).append(wrapped)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        for method in self._visit.get(type(node).__name__, ()):
+            method(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        for method in self._leave.get(type(original_node).__name__, ()):
+            method(original_node)
+
+
+def _positions(module: cst.Module, reports: Sequence[Report]) -> Mapping[cst.CSTNode, CodeRange]:
+    # Positions cost a full code-generation pass; pay it only when there is something to report.
+    # unsafe_skip_copy keeps node identity, so the rules' nodes are the keys.
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    return wrapper.resolve(PositionProvider)
+
+
+def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
+    """Lint one file's bytes. Never raises for bad input."""
+    if len(data) > options.max_file_bytes:
+        return [not_analysed(path, f"file is {len(data):,} bytes, larger than the "
+                                   f"{options.max_file_bytes:,}-byte limit")]
+    rules = [r for r in options.rules if not options.prefilter or passes_prefilter(data, r)]
+    if not rules and _compiles(data):
+        # Nothing selected can match, and the file is valid Python (DC000 is always reported):
+        # CPython's parser is ~10x cheaper than LibCST's, so skip the LibCST parse.
+        return []
+    try:
+        return _with_deep_stack(lambda: _lint_parsed(path, data, rules, options))
+    except RecursionError:
+        return [not_analysed(path, "code nested too deeply to analyse")]
+    except MemoryError:
+        return [not_analysed(path, "out of memory while analysing")]
+
+
+def _lint_parsed(
+    path: str, data: bytes, rules: Sequence[type[Rule]], options: LintOptions
+) -> list[Finding]:
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        return [_syntax_error(path, data, error)]
+    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
+        return [not_analysed(path, _decode_reason(error))]
+    except RecursionError:
+        return [not_analysed(path, "code nested too deeply for the parser")]
+    except Exception as error:
+        return [not_analysed(path, f"parser failed: {type(error).__name__}: {error}")]
+    context = FileContext(path, module)
+    instances = [rule(context, options.rule_settings.get(rule.code)) for rule in rules]
+    reports, crashed = lint_module(path, module, instances, context)
+    findings = [
+        _internal_error(path, code, error, options.verbose) for code, error in crashed.items()
+    ]
+    if reports:
+        positions = _positions(module, reports)
+        for report in reports:
+            findings.append(_finding(path, report, positions[report.node]))
+    return sorted(set(findings), key=lambda f: f.sort_key)
+
+
+def _syntax_error(path: str, data: bytes, error: cst.ParserSyntaxError) -> Finding:
+    # LibCST's native parser often points past the real error; CPython's message and location
+    # are what users know, so prefer them when CPython rejects the file too.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(data)
+    except SyntaxError as cpython:
+        if cpython.lineno:
+            return not_analysed(path, f"syntax error: {cpython.msg}", cpython.lineno,
+                                max(cpython.offset or 1, 1))
+    except (ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
+        pass
+    message = error.message.replace("parser error: ", "")
+    return not_analysed(path, f"syntax error: {message}", max(error.raw_line, 1),
+                        max(error.raw_column + 1, 1))
+
+
+def _compiles(data: bytes) -> bool:
+    """Whether CPython's own parser accepts the file. A False is confirmed with LibCST, which
+    also knows newer syntax than the running Python."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
+        return False
+    return True
+
+
+def _with_deep_stack(function: Callable[[], Any]) -> Any:
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        old = sys.getrecursionlimit()
+        try:
+            sys.setrecursionlimit(max(old, 20_000))
+            result.append(function())
+        except BaseException as exc:
+            error.append(exc)
+        finally:
+            sys.setrecursionlimit(old)
+
+    old_size = threading.stack_size()
+    try:
+        threading.stack_size(256 * 1024 * 1024)
+        thread = threading.Thread(target=run, name="dropcheck-parse")
+        thread.start()
+    finally:
+        threading.stack_size(old_size)
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _decode_reason(error: BaseException) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"cannot decode the file ({error.encoding}: {error.reason} at byte {error.start})"
+    if isinstance(error, LookupError):
+        return f"unknown source encoding ({error})"
+    return f"{type(error).__name__}: {error}"
+
+
+def _finding(path: str, report: Report, where: CodeRange) -> Finding:
+    return Finding(
+        code=report.code,
+        name=report.name,
+        path=path,
+        line=where.start.line,
+        column=where.start.column + 1,
+        end_line=where.end.line,
+        end_column=where.end.column + 1,
+        message=report.message,
+    )
+
+
+def _internal_error(path: str, code: str, error: BaseException, verbose: bool) -> Finding:
+    reason = f"internal error in rule {code}: {type(error).__name__}: {error}"
+    if verbose:
+        sys.stderr.write(f"dropcheck: {path}: internal error in rule {code}:\n")
+        sys.stderr.write("".join(traceback.format_exception(error)))
+    else:
+        reason += " (run with --verbose for the traceback, and please report it)"
+    return not_analysed(path, reason)
+
+
+def read_source(path: str) -> bytes:
+    """Read a regular file's bytes; anything else (directory, pipe, device) raises OSError."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise IsADirectoryError(f"{kind}") if stat.S_ISDIR(st.st_mode) else OSError(kind)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def lint_path(path: str, options: LintOptions) -> list[Finding]:
+    try:
+        data = read_source(path)
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        return [not_analysed(path, f"cannot read the file: {reason}")]
+    return lint_source(path, data, options)
