@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import click
 
 from dropcheck import __version__
-from dropcheck.discovery import iter_files
-from dropcheck.engine import LintOptions, lint_path
-from dropcheck.findings import NOT_ANALYSED_CODE, Finding
+from dropcheck.engine import LintOptions
+from dropcheck.findings import NOT_ANALYSED_CODE
 from dropcheck.output import FORMATS
 from dropcheck.rules import SelectionError, all_rules, rule_by_code, select_rules
+from dropcheck.runner import lint_paths
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -53,10 +53,7 @@ def check(
     except SelectionError as error:
         raise click.UsageError(str(error)) from None
     options = LintOptions(rules=rules, prefilter=not no_prefilter, verbose=verbose)
-    findings: list[Finding] = []
-    for path in iter_files(list(paths)):
-        findings.extend(lint_path(path, options))
-    findings.sort(key=lambda f: f.sort_key)
+    findings = lint_paths(paths, options)
     sys.stdout.write(FORMATS[output_format](findings))
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
         sys.exit(EXIT_ERROR)
