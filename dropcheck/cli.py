@@ -65,12 +65,17 @@ def check(
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
 def rule_command(code: str | None, show_all: bool) -> None:
     """Print a rule's documentation (dropcheck rule DC003), or list them all (--all)."""
+    # Runtime-only codes (DC1xx, reported by dropcheck.runtime) are documented here too.
+    from dropcheck.runtime_codes import RUNTIME_CODES, runtime_code
+
     if show_all or code is None:
         for rule in all_rules():
             tag = " (preview)" if rule.preview else ""
             click.echo(f"{rule.code}  {rule.name:<36} {rule.message}{tag}")
+        for entry in RUNTIME_CODES:
+            click.echo(f"{entry.code}  {entry.name:<36} {entry.message} (runtime)")
         return
-    found = rule_by_code(code)
+    found = rule_by_code(code) or runtime_code(code)
     if found is None:
         raise click.UsageError(f"unknown rule: {code!r} (see `dropcheck rule --all`)")
     title = f"# {found.name} ({found.code})" + (" — preview" if found.preview else "")
