@@ -11,6 +11,7 @@ from dropcheck.analysis.calls import BoundCall, bind
 from dropcheck.analysis.classes import ClassIndex
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.layers import LayerIndex
 from dropcheck.analysis.rates import DropoutRate, dropout_rate
 from dropcheck.analysis.scopes import Scope, ScopeBindings
 from dropcheck.analysis.statements import small_statements, walk_statements
@@ -90,6 +91,12 @@ class FileContext:
     @cached_property
     def classes(self) -> ClassIndex:
         return ClassIndex(self.module, self.imports)
+
+    # -- layer order -------------------------------------------------------------------------
+    @cached_property
+    def layers(self) -> LayerIndex:
+        """The order in which each Sequential's and each forward()'s layers run."""
+        return LayerIndex(self.module, self.imports, self.classes, self.constants)
 
     @property
     def enclosing_class(self) -> cst.ClassDef | None:

@@ -183,12 +183,151 @@ MODULE_BASE_NAMES: frozenset[str] = frozenset(
     {"Module", "LightningModule", "PreTrainedModel", "ModelMixin"}
 )
 
+# -- layer order (dropcheck.analysis.layers) -------------------------------------------------
+# What each layer does to the tensor flowing through it. The layer-order analysis classifies
+# every step of a model's data flow with these roles; rules decide which roles a finding may
+# look through. Anything not listed is unknown and breaks every chain.
+
+ROLE_DROPOUT = "dropout"  # element-wise dropout
+ROLE_CHANNEL_DROPOUT = "channel-dropout"  # Dropout1d/2d/3d, feature alpha dropout
+ROLE_CONV = "conv"  # keeps a feature map of ``dims`` spatial dimensions
+ROLE_LINEAR = "linear"  # weight layer on the last dimension
+ROLE_RECURRENT = "recurrent"  # returns (output, state); output is (N, T, H)
+ROLE_ATTENTION = "attention"  # returns (output, weights); output is (N, T, E)
+ROLE_SEQUENCE = "sequence"  # Transformer layers: (N, T, E) in and out
+ROLE_EMBEDDING = "embedding"  # (N, T) -> (N, T, D)
+ROLE_RUNNING_NORM = "running-norm"  # BatchNorm & co: running statistics
+ROLE_NORM = "norm"  # per-sample normalization, no running statistics
+ROLE_ACTIVATION = "activation"  # element-wise, keeps the shape
+ROLE_POOL = "pool"  # keeps a (smaller) feature map of ``dims`` spatial dimensions
+ROLE_ADAPTIVE_POOL = "adaptive-pool"  # global pooling when the output size is 1
+ROLE_GLOBAL_POOL = "global-pool"  # spatial dimensions reduced to 1x1 or removed
+ROLE_RESHAPE = "reshape"  # flatten / view / reshape: a new shape, rank in ``rank`` if known
+ROLE_TRANSPOSE = "transpose"  # dimensions reordered
+ROLE_IDENTITY = "identity"  # returns its input unchanged
+ROLE_LOCAL = "local"  # an instance of a module class defined in the file (opaque)
+ROLE_UNKNOWN = "unknown"  # anything else, including merges of branches (``a + b``)
+
+#: Roles of torch modules and functions (canonical names; tensor methods as ``torch.Tensor.m``).
+LAYER_ROLES: dict[str, str] = {
+    **{name: ROLE_DROPOUT for name in ELEMENTWISE_DROPOUT_MODULES | ELEMENTWISE_DROPOUT_FUNCTIONS},
+    **{name: ROLE_CHANNEL_DROPOUT for name in (
+        *CHANNEL_DROPOUT_MODULES, *CHANNEL_DROPOUT_FUNCTIONS, NN + "FeatureAlphaDropout",
+        F + "feature_alpha_dropout", "torch.feature_dropout", "torch.feature_alpha_dropout",
+    )},
+    "torch.dropout_": ROLE_DROPOUT,
+    "torch.alpha_dropout_": ROLE_DROPOUT,
+    "torch.feature_dropout_": ROLE_CHANNEL_DROPOUT,
+    "torch.feature_alpha_dropout_": ROLE_CHANNEL_DROPOUT,
+    **{name: ROLE_CONV for name in (*CONV_MODULES, *CONV_FUNCTIONS)},
+    **{NN + n: ROLE_LINEAR for n in ("Linear", "LazyLinear", "Bilinear")},
+    F + "linear": ROLE_LINEAR,
+    **{NN + n: ROLE_RECURRENT for n in ("RNN", "LSTM", "GRU")},
+    NN + "MultiheadAttention": ROLE_ATTENTION,
+    **{NN + n: ROLE_SEQUENCE for n in (
+        "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+        "TransformerDecoderLayer",
+    )},
+    NN + "Embedding": ROLE_EMBEDDING,
+    F + "embedding": ROLE_EMBEDDING,
+    **{name: ROLE_RUNNING_NORM for name in RUNNING_STATS_NORMS | RUNNING_STATS_NORM_FUNCTIONS},
+    **{name: ROLE_NORM for name in INSTANCE_NORMS | STATELESS_NORMS},
+    **{F + n: ROLE_NORM for n in ("layer_norm", "group_norm", "instance_norm", "rms_norm",
+                                  "local_response_norm", "normalize")},
+    **{name: ROLE_ACTIVATION for name in ACTIVATIONS | ACTIVATION_FUNCTIONS},
+    **{NN + n: ROLE_ACTIVATION for n in ("Softmax", "Softmin", "LogSoftmax", "Softmax2d")},
+    **{F + n: ROLE_ACTIVATION for n in ("softmax", "softmin", "log_softmax", "tanh", "sigmoid",
+                                        "elu_", "leaky_relu_", "rrelu", "rrelu_", "celu_",
+                                        "selu_", "hardtanh_", "logsigmoid", "tanhshrink")},
+    **{"torch." + n: ROLE_ACTIVATION for n in ("softmax", "log_softmax", "sigmoid_", "tanh_")},
+    **{name: ROLE_POOL for name in (*POOLING, *POOLING_FUNCTIONS)
+       if ".Adaptive" not in name and ".adaptive_" not in name},
+    **{name: ROLE_ADAPTIVE_POOL for name in (*POOLING, *POOLING_FUNCTIONS)
+       if ".Adaptive" in name or ".adaptive_" in name},
+    **{name: ROLE_RESHAPE for name in (NN + "Flatten", NN + "Unflatten", "torch.flatten",
+                                       "torch.reshape", "torch.squeeze", "torch.unsqueeze")},
+    **{name: ROLE_TRANSPOSE for name in ("torch.transpose", "torch.permute", "torch.movedim",
+                                         "torch.swapaxes", "torch.t")},
+    NN + "Identity": ROLE_IDENTITY,
+    **{name: ROLE_GLOBAL_POOL for name in ("torch.mean", "torch.sum", "torch.amax",
+                                           "torch.amin", "torch.max", "torch.logsumexp")},
+}
+
+#: Tensor methods the layer-order analysis follows (``x.view(n, -1)``), by role.
+TENSOR_METHOD_ROLES: dict[str, str] = {
+    **{m: ROLE_RESHAPE for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze",
+                                 "unflatten", "view_as", "reshape_as")},
+    **{m: ROLE_TRANSPOSE for m in ("transpose", "permute", "movedim", "swapaxes", "swapdims",
+                                   "t")},
+    **{m: ROLE_GLOBAL_POOL for m in ("mean", "sum", "amax", "amin", "max", "min", "logsumexp",
+                                     "norm", "std", "var")},
+    **{m: ROLE_IDENTITY for m in ("contiguous", "clone", "float", "half", "bfloat16", "double",
+                                  "to", "type_as", "detach")},
+    **{m: ROLE_ACTIVATION for m in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
+                                    "softmax", "log_softmax")},
+}
+
+#: Layer constructors and functions whose constant arguments the layer-order analysis reads
+#: (output sizes, ``track_running_stats``, ``inplace``, flatten/conv parameters).
+LAYER_SIGNATURES: dict[str, tuple[str, ...]] = {
+    **{name: ("output_size",) for name in POOLING if ".Adaptive" in name},
+    **{name: ("input", "output_size") for name in POOLING_FUNCTIONS if ".adaptive_" in name},
+    **{name: ("num_features", "eps", "momentum", "affine", "track_running_stats")
+       for name in INSTANCE_NORMS},
+    NN + "Flatten": ("start_dim", "end_dim"),
+    "torch.flatten": ("input", "start_dim", "end_dim"),
+    "torch.Tensor.flatten": ("start_dim", "end_dim"),
+    NN + "Linear": ("in_features", "out_features", "bias"),
+    NN + "LazyLinear": ("out_features", "bias"),
+    **{name: ("in_channels", "out_channels", "kernel_size")
+       for name in CONV_MODULES if ".Lazy" not in name},
+    **{name: ("out_channels", "kernel_size") for name in CONV_MODULES if ".Lazy" in name},
+    NN + "ReLU": ("inplace",),
+    NN + "SELU": ("inplace",),
+    NN + "LeakyReLU": ("negative_slope", "inplace"),
+    NN + "ELU": ("alpha", "inplace"),
+    NN + "CELU": ("alpha", "inplace"),
+    NN + "RReLU": ("lower", "upper", "inplace"),
+    F + "relu": ("input", "inplace"),
+    F + "selu": ("input", "inplace"),
+    F + "leaky_relu": ("input", "negative_slope", "inplace"),
+    F + "elu": ("input", "alpha", "inplace"),
+    F + "celu": ("input", "alpha", "inplace"),
+    F + "rrelu": ("input", "lower", "upper", "training", "inplace"),
+}
+
+#: Ops whose backward reads their own *output*, so an in-place op on that output makes
+#: ``backward()`` raise "modified by an inplace operation" (measured with torch 2.13).
+OUTPUT_SAVING_OPS: frozenset[str] = frozenset(
+    {NN + n for n in ("ReLU", "Sigmoid", "Tanh", "Softmax", "Softmin", "LogSoftmax",
+                      "Softmax2d")}
+    | {F + n for n in ("relu", "relu_", "sigmoid", "tanh", "softmax", "softmin",
+                       "log_softmax", "elu_", "leaky_relu_", "rrelu_", "celu_", "selu_")}
+    | {"torch." + n for n in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
+                              "softmax", "log_softmax", "exp")}
+    | {"torch.Tensor." + n for n in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
+                                     "softmax", "log_softmax")}
+)
+#: Ops that save their output only when run in place (``inplace=True``).
+OUTPUT_SAVING_WHEN_INPLACE: frozenset[str] = frozenset(
+    {NN + n for n in ("LeakyReLU", "ELU", "CELU", "SELU", "RReLU")}
+    | {F + n for n in ("leaky_relu", "elu", "celu", "selu", "rrelu")}
+)
+#: Dropout that always works in place, and modules whose ``inplace`` flag torch ignores
+#: (``AlphaDropout.forward`` never passes it on).
+INPLACE_DROPOUT_FUNCTIONS: frozenset[str] = frozenset(
+    {"torch.dropout_", "torch.alpha_dropout_", "torch.feature_dropout_",
+     "torch.feature_alpha_dropout_"}
+)
+INPLACE_IGNORED: frozenset[str] = frozenset({NN + "AlphaDropout", NN + "FeatureAlphaDropout"})
+
 #: Every torch name the tables above mention (used to resolve ``from torch.nn import *``).
 KNOWN_NAMES: frozenset[str] = frozenset(
     set(SIGNATURES) | DROPOUT_MODULES | set(CONV_MODULES) | set(CONV_FUNCTIONS)
     | RUNNING_STATS_NORMS | INSTANCE_NORMS | RUNNING_STATS_NORM_FUNCTIONS | STATELESS_NORMS
     | ACTIVATIONS | ACTIVATION_FUNCTIONS | set(POOLING) | set(POOLING_FUNCTIONS)
     | MODE_DEPENDENT_MODULES | set(FUNCTIONAL_DROPOUT_TRAINING_DEFAULT)
+    | set(LAYER_ROLES)
     | {NN + n for n in ("Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "Flatten",
                         "Identity", "Embedding", "LazyLinear", "Bilinear", "Unflatten")}
 )
