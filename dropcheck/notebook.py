@@ -1,0 +1,216 @@
+"""Jupyter notebooks: the code cells, in order, linted as one program.
+
+A model built in cell 2 and run in cell 5 is one flow, so the cells are concatenated (each on
+its own lines) and linted once. IPython syntax that is not Python (``%magic``, ``!shell``,
+``x = !cmd``, ``obj?``, non-Python ``%%cell`` magics) is neutralised line for line — replaced by
+``pass``/``None`` or blanked — so every other line keeps its number and columns. Findings are
+mapped back to ``cell`` (the cell's 1-based position in the notebook, counting markdown cells as
+Jupyter front ends do) and a line relative to that cell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from dropcheck.findings import Finding, not_analysed
+
+if TYPE_CHECKING:
+    from dropcheck.engine import LintOptions
+
+#: Cell magics whose body is ordinary Python (the magic line itself is neutralised).
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy"})
+
+_ASSIGN_MAGIC = re.compile(
+    r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[%!]"
+)
+
+
+class NotebookError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cell:
+    number: int  # 1-based position among all cells of the notebook
+    source: str
+
+
+@dataclass(frozen=True)
+class Program:
+    source: str
+    #: ``lines[i]`` is (cell number, 1-based line in that cell) of program line ``i + 1``.
+    lines: tuple[tuple[int, int], ...]
+
+
+def code_cells(data: bytes) -> list[Cell] | None:
+    """The code cells of a notebook file; None when it is not a Python notebook.
+
+    Raises NotebookError for what is not a valid notebook."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise NotebookError(f"cannot decode the notebook as UTF-8 (byte {error.start})") from None
+    except (ValueError, RecursionError) as error:
+        raise NotebookError(f"not valid JSON: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        raise NotebookError("not a Jupyter notebook (no list of cells)")
+    if not _is_python(document.get("metadata")):
+        return None
+    cells: list[Cell] = []
+    for number, cell in enumerate(document["cells"], start=1):
+        if not isinstance(cell, dict):
+            raise NotebookError(f"cell {number} is not an object")
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise NotebookError(f"cell {number}: source is neither a string nor a list of them")
+        cells.append(Cell(number, source))
+    return cells
+
+
+def _is_python(metadata: Any) -> bool:
+    if not isinstance(metadata, dict):
+        return True
+    for key, field in (("language_info", "name"), ("kernelspec", "language")):
+        info = metadata.get(key)
+        if isinstance(info, dict) and isinstance(info.get(field), str):
+            return info[field].lower() in ("python", "python3", "ipython", "ipython3")
+    return True
+
+
+def _scan(line: str, state: tuple[int, str | None]) -> tuple[int, str | None]:
+    """Bracket depth and open triple-quote string after ``line`` (enough to know whether the
+    next line starts a new logical line)."""
+    depth, quote = state
+    i, n = 0, len(line)
+    while i < n:
+        if quote is not None:
+            if line.startswith(quote, i):
+                i += len(quote)
+                quote = None
+                continue
+            i += 2 if line[i] == "\\" else 1
+            continue
+        c = line[i]
+        if c == "#":
+            break
+        if c in "\"'":
+            triple = line[i : i + 3]
+            if triple in ('"""', "'''"):
+                quote = triple
+                i += 3
+                continue
+            end = i + 1
+            while end < n and line[end] != c:
+                end += 2 if line[end] == "\\" else 1
+            i = end + 1
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return depth, quote
+
+
+def neutralise(source: str) -> list[str]:
+    """The cell's lines with IPython-only syntax replaced; same number of lines."""
+    lines = source.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if first.startswith("%%"):
+        magic = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            return [""] * len(lines)  # %%bash, %%writefile, %%html...: not Python at all
+    out: list[str] = []
+    state: tuple[int, str | None] = (0, None)
+    continued = False  # the previous line was an escaped line ending in a backslash
+    for line in lines:
+        starts_logical = state == (0, None) and not continued
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if continued:
+            out.append("")
+            continued = stripped.endswith("\\")
+            continue
+        if starts_logical and stripped.startswith(("%", "!", "?")):
+            out.append(f"{indent}pass")
+            continued = stripped.endswith("\\")
+            continue
+        if starts_logical and _ASSIGN_MAGIC.match(line):
+            match = _ASSIGN_MAGIC.match(line)
+            assert match is not None
+            out.append(f"{match['indent']}{match['target']} = None")
+            continued = stripped.endswith("\\")
+            continue
+        if starts_logical and _is_help(stripped):
+            out.append(f"{indent}pass")  # `obj?` / `obj??` help
+            continue
+        out.append(line)
+        state = _scan(line, state)
+    return out
+
+
+def _is_help(stripped: str) -> bool:
+    if "'" in stripped or '"' in stripped:
+        return False  # a `?` in a string is just text
+    return stripped.split("#", 1)[0].rstrip().endswith("?")
+
+
+def to_program(cells: Sequence[Cell]) -> Program:
+    text: list[str] = []
+    lines: list[tuple[int, int]] = []
+    for cell in cells:
+        for number, line in enumerate(neutralise(cell.source), start=1):
+            text.append(line)
+            lines.append((cell.number, number))
+    return Program("\n".join(text) + ("\n" if text else ""), tuple(lines))
+
+
+def map_finding(finding: Finding, program: Program) -> Finding:
+    """A finding on the program, moved to its cell and cell-relative lines."""
+    if not program.lines:
+        return replace(finding, cell=None)
+    index = min(max(finding.line, 1), len(program.lines)) - 1
+    cell, line = program.lines[index]
+    end_index = min(max(finding.end_line, 1), len(program.lines)) - 1
+    end_cell, end_line = program.lines[end_index]
+    if end_cell != cell:  # never spans cells in practice; keep the range inside the cell
+        end_line, end_column = line, finding.column
+    else:
+        end_column = finding.end_column
+    return replace(finding, cell=cell, line=line, end_line=end_line, end_column=end_column)
+
+
+def lint_notebook(path: str, data: bytes, options: LintOptions) -> list[Finding]:
+    """Lint a notebook's code cells as one program; a broken notebook is one DC000."""
+    from dropcheck.engine import lint_source  # the engine imports this module
+
+    try:
+        cells = code_cells(data)
+    except NotebookError as error:
+        return [not_analysed(path, f"not a valid notebook: {error}")]
+    if not cells:
+        return []
+    program = to_program(cells)
+    findings = lint_source(path, program.source.encode("utf-8"), options)
+    return sorted((map_finding(f, program) for f in findings), key=lambda f: f.sort_key)
+
+
+def cell_lines(path: str, cell: int) -> list[str] | None:
+    """The source lines of one cell (for excerpts in the text output); None if unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            cells = code_cells(handle.read())
+    except (OSError, NotebookError):
+        return None
+    for found in cells or ():
+        if found.number == cell:
+            return found.source.splitlines()
+    return None
