@@ -18,7 +18,9 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from dropcheck.analysis.context import FileContext
-from dropcheck.findings import Finding, not_analysed
+from dropcheck.findings import Finding, Fix, not_analysed
+from dropcheck.fix.changes import FixBuilder
+from dropcheck.fix.source import FixError
 from dropcheck.rules.base import Report, Rule
 
 #: Files larger than this are not parsed (LibCST costs ~20 s and ~0.5 GB per MB of source).
@@ -192,8 +194,9 @@ def _lint_parsed(
     ]
     if reports:
         positions = _positions(module, reports)
+        fixes = _fixes(module, data, positions, reports, options.verbose)
         for report in reports:
-            findings.append(_finding(path, report, positions[report.node]))
+            findings.append(_finding(path, report, positions[report.node], fixes.get(id(report))))
     return sorted(set(findings), key=lambda f: f.sort_key)
 
 
@@ -262,7 +265,33 @@ def _decode_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _finding(path: str, report: Report, where: CodeRange) -> Finding:
+def _fixes(
+    module: cst.Module, data: bytes, positions: Mapping[cst.CSTNode, CodeRange],
+    reports: Sequence[Report], verbose: bool,
+) -> dict[int, Fix]:
+    """Text edits for the reports that carry a fix. A fix that cannot be expressed safely is
+    dropped (the finding stays); it never costs the finding or the file."""
+    fixes: dict[int, Fix] = {}
+    if not any(report.fix is not None for report in reports):
+        return fixes
+    try:
+        builder = FixBuilder(module, data, positions)
+    except FixError:
+        return fixes
+    for report in reports:
+        if report.fix is None:
+            continue
+        try:
+            fixes[id(report)] = builder.build(report.fix)
+        except RecursionError:
+            raise
+        except Exception as error:  # a fix bug must not lose the finding
+            if verbose:
+                sys.stderr.write(f"dropcheck: {report.code} fix not offered: {error}\n")
+    return fixes
+
+
+def _finding(path: str, report: Report, where: CodeRange, fix: Fix | None = None) -> Finding:
     return Finding(
         code=report.code,
         name=report.name,
@@ -272,6 +301,7 @@ def _finding(path: str, report: Report, where: CodeRange) -> Finding:
         end_line=where.end.line,
         end_column=where.end.column + 1,
         message=report.message,
+        fix=fix,
     )
 
 

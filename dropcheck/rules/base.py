@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
+from dropcheck.fix.changes import NodeFix
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Report:
     name: str
     node: cst.CSTNode
     message: str
+    #: How to fix it, as node changes; the engine turns it into text edits.
+    fix: NodeFix | None = None
 
 
 class Rule(cst.BatchableCSTVisitor):
@@ -52,8 +55,10 @@ class Rule(cst.BatchableCSTVisitor):
         self.settings: dict[str, Any] = {**self.options, **(settings or {})}
         self.reports: list[Report] = []
 
-    def report(self, node: cst.CSTNode, message: str | None = None) -> None:
-        self.reports.append(Report(self.code, self.name, node, message or self.message))
+    def report(
+        self, node: cst.CSTNode, message: str | None = None, fix: NodeFix | None = None
+    ) -> None:
+        self.reports.append(Report(self.code, self.name, node, message or self.message, fix))
 
     def finish(self) -> None:
         """Called once after the batched pass, for rules that analyse whole functions/classes."""

@@ -4,6 +4,7 @@ import libcst as cst
 
 from dropcheck.analysis.rates import DropoutRate, format_number
 from dropcheck.analysis.torch_api import NN, SIGNATURES
+from dropcheck.fix.builders import dropout_true_to_inplace
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import RATE_TOKENS
 
@@ -37,6 +38,12 @@ class InvalidDropoutRate(Rule):
     self.attn = nn.MultiheadAttention(512, 8, dropout=0.1)
     ```
 
+    ## Fix safety
+    `nn.Dropout(True)` (and `Dropout1d/2d/3d`, `AlphaDropout`, `FeatureAlphaDropout`) has an
+    unsafe fix to `inplace=True`: the rate becomes the default 0.5 and the layer works in place,
+    which is what the author almost certainly meant, but training behaves differently, so review
+    it (`--unsafe-fixes`). Other invalid rates have no fix: the right rate is not knowable.
+
     ## References
     - [torch.nn.Dropout](https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html)
     """
@@ -68,7 +75,8 @@ class InvalidDropoutRate(Rule):
         value = rate.value
         if 0 <= value < 1:
             return
-        self.report(node, _message(rate))
+        fix = dropout_true_to_inplace(self.context, node) if isinstance(value, bool) else None
+        self.report(node, _message(rate), fix=fix)
 
 
 def _message(rate: DropoutRate) -> str:
