@@ -4,10 +4,16 @@ pass -> findings. It never raises for a bad file: what cannot be analysed is a D
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import pickle
+import queue
+import selectors
+import signal
 import stat
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +27,9 @@ from dropcheck.analysis.context import FileContext
 from dropcheck.findings import Finding, Fix, not_analysed
 from dropcheck.fix.changes import FixBuilder
 from dropcheck.fix.source import FixError
+from dropcheck.notebook import lint_notebook
 from dropcheck.rules.base import Report, Rule
+from dropcheck.suppression import UNUSED_NOQA_CODE, apply_suppressions
 
 #: Files larger than this are not parsed (LibCST costs ~20 s and ~0.5 GB per MB of source).
 DEFAULT_MAX_FILE_BYTES = 2_000_000
@@ -138,6 +146,14 @@ class _GuardedBatch(cst.CSTVisitor):
                 target = self._visit if kind == "visit" else self._leave
                 target.setdefault(node_type, []).append(wrapped)
 
+    # Attribute visitors are not used by rules; LibCST's defaults format and look up a method
+    # name for every attribute of every node (~20 % of the pass).
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        return None
+
     def on_visit(self, node: cst.CSTNode) -> bool:
         for method in self._visit.get(type(node).__name__, ()):
             method(node)
@@ -156,15 +172,35 @@ def _positions(module: cst.Module, reports: Sequence[Report]) -> Mapping[cst.CST
 
 
 def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
-    """Lint one file's bytes. Never raises for bad input."""
+    """Lint one file's bytes. Never raises for bad input.
+
+    Suppression comments (``# noqa``) are applied here, once, after all rules have reported;
+    rules never look at comments. DC017 (unused noqa) is computed by that same step."""
+    findings = _lint_unsuppressed(path, data, options)
+    return apply_suppressions(path, data, findings, frozenset(r.code for r in options.rules))
+
+
+def _lint_unsuppressed(path: str, data: bytes, options: LintOptions) -> list[Finding]:
     if len(data) > options.max_file_bytes:
         return [not_analysed(path, f"file is {len(data):,} bytes, larger than the "
                                    f"{options.max_file_bytes:,}-byte limit")]
-    rules = [r for r in options.rules if not options.prefilter or passes_prefilter(data, r)]
-    if not rules and _compiles(data):
-        # Nothing selected can match, and the file is valid Python (DC000 is always reported):
-        # CPython's parser is ~10x cheaper than LibCST's, so skip the LibCST parse.
-        return []
+    rules = [r for r in options.rules if (not options.prefilter or passes_prefilter(data, r))
+             and r.code != UNUSED_NOQA_CODE]  # DC017 reads comments only: no parse for it
+    if not rules:
+        if _compiles(data):
+            # Nothing selected can match, and the file is valid Python (DC000 is always
+            # reported): CPython's parser is ~10x cheaper than LibCST's, so skip LibCST.
+            return []
+        # CPython rejects it: a syntax error, or syntax newer than this Python, which only
+        # LibCST can tell apart. Such files are where LibCST's native parser has crashed the
+        # whole process (deep nesting), so that parse runs in a child process.
+        return _isolated(path, lambda: _lint_deep(path, data, rules, options))
+    return _lint_deep(path, data, rules, options)
+
+
+def _lint_deep(
+    path: str, data: bytes, rules: Sequence[type[Rule]], options: LintOptions
+) -> list[Finding]:
     try:
         return _with_deep_stack(lambda: _lint_parsed(path, data, rules, options))
     except RecursionError:
@@ -218,6 +254,12 @@ def _syntax_error(path: str, data: bytes, error: cst.ParserSyntaxError) -> Findi
                         max(error.raw_column + 1, 1))
 
 
+def compiles(data: bytes) -> bool:
+    """Whether CPython's own parser accepts the file (public: the runner isolates the parse of
+    files it rejects, see :func:`lint_isolated`)."""
+    return _compiles(data)
+
+
 def _compiles(data: bytes) -> bool:
     """Whether CPython's own parser accepts the file. A False is confirmed with LibCST, which
     also knows newer syntax than the running Python."""
@@ -230,31 +272,63 @@ def _compiles(data: bytes) -> bool:
     return True
 
 
-def _with_deep_stack(function: Callable[[], Any]) -> Any:
-    result: list[Any] = []
-    error: list[BaseException] = []
+class _DeepStack:
+    """One long-lived thread with a 256 MB stack and a raised recursion limit, where LibCST
+    parses and the rules run: valid but deeply nested code then parses instead of raising
+    RecursionError (or overflowing the C stack). One thread per process, reused for every file
+    (a thread per file costs its start-up each time). Daemonic, so Ctrl-C never waits for it."""
 
-    def run() -> None:
-        old = sys.getrecursionlimit()
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]] = (
+            queue.SimpleQueue()
+        )
+        old_size = threading.stack_size()
         try:
-            sys.setrecursionlimit(max(old, 20_000))
-            result.append(function())
-        except BaseException as exc:
-            error.append(exc)
+            threading.stack_size(256 * 1024 * 1024)
+            self.thread = threading.Thread(target=self._serve, name="dropcheck-parse",
+                                           daemon=True)
+            self.thread.start()
         finally:
-            sys.setrecursionlimit(old)
+            threading.stack_size(old_size)
 
-    old_size = threading.stack_size()
-    try:
-        threading.stack_size(256 * 1024 * 1024)
-        thread = threading.Thread(target=run, name="dropcheck-parse")
-        thread.start()
-    finally:
-        threading.stack_size(old_size)
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+    def _serve(self) -> None:
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+        while True:
+            function, answer = self.jobs.get()
+            try:
+                answer.put((True, function()))
+            except BaseException as exc:
+                answer.put((False, exc))
+
+    def run(self, function: Callable[[], Any]) -> Any:
+        answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self.lock:  # one file at a time: the rules' state is per file
+            self.jobs.put((function, answer))
+            ok, value = answer.get()
+        if not ok:
+            raise value
+        return value
+
+
+_deep_stack: _DeepStack | None = None
+
+
+def _forget_deep_stack() -> None:
+    # A forked child has no copy of the parent's threads: it starts its own when needed.
+    global _deep_stack
+    _deep_stack = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_deep_stack)
+
+
+def _with_deep_stack(function: Callable[[], Any]) -> Any:
+    global _deep_stack
+    if _deep_stack is None:
+        _deep_stack = _DeepStack()
+    return _deep_stack.run(function)
 
 
 def _decode_reason(error: BaseException) -> str:
@@ -316,13 +390,98 @@ def _internal_error(path: str, code: str, error: BaseException, verbose: bool) -
 
 
 def read_source(path: str) -> bytes:
-    """Read a regular file's bytes; anything else (directory, pipe, device) raises OSError."""
+    """Read a regular file's bytes; anything else (directory, pipe, device) raises OSError.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a named pipe or
+    device never blocks the run, even one swapped in after a ``stat``."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise IsADirectoryError(f"{kind}") if stat.S_ISDIR(st.st_mode) else OSError(kind)
-    with open(path, "rb") as handle:
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb", closefd=True) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
         return handle.read()
+
+
+#: Seconds an isolated analysis may take (LibCST needs ~20 s per MB; files are capped at 2 MB
+#: by default) before it is stopped and reported as DC000.
+ISOLATED_TIMEOUT = 300.0
+
+
+def lint_isolated(path: str, options: LintOptions, timeout: float = ISOLATED_TIMEOUT
+                  ) -> list[Finding]:
+    """:func:`lint_path` in a forked child process, so that a native crash of the parser
+    (LibCST's segfaults at ~1,500 nested brackets; no ``except`` catches those) or a runaway
+    analysis costs only this file: it becomes a DC000 finding and the run goes on.
+
+    The runner uses it for files CPython's parser rejects (syntax errors, newer syntax,
+    nesting beyond CPython's limits: where the native crashes were seen) and for the files of
+    a pool worker that died."""
+    return _isolated(path, lambda: lint_path(path, options), timeout)
+
+
+def _isolated(path: str, function: Callable[[], list[Finding]],
+              timeout: float = ISOLATED_TIMEOUT) -> list[Finding]:
+    """``function()`` in a forked child; a crash, a timeout or no result is a DC000.
+    Without ``os.fork`` (Windows) it runs in this process."""
+    if not hasattr(os, "fork"):
+        return function()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: run, send the findings, and leave without any cleanup
+        status = 0
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            payload = pickle.dumps(function())
+            with open(write_end, "wb") as pipe:
+                pipe.write(payload)
+        except BaseException:
+            status = 3
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    chunks: list[bytes] = []
+    reason: str | None = None
+    try:
+        with open(read_end, "rb") as pipe, selectors.DefaultSelector() as selector:
+            selector.register(pipe, selectors.EVENT_READ)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    os.kill(pid, signal.SIGKILL)
+                    reason = f"analysis took longer than {timeout:g} s and was stopped"
+                    break
+                chunk = os.read(pipe.fileno(), 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except BaseException:  # Ctrl-C: leave no child behind
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    _, status = os.waitpid(pid, 0)
+    if reason is None and os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        reason = f"the parser crashed ({name}); the code may be nested too deeply"
+    if reason is None:
+        try:
+            findings: list[Finding] = pickle.loads(b"".join(chunks))
+            return findings
+        except Exception:
+            reason = "the analysis process ended without a result"
+    return [not_analysed(path, reason)]
 
 
 def lint_path(path: str, options: LintOptions) -> list[Finding]:
@@ -331,4 +490,6 @@ def lint_path(path: str, options: LintOptions) -> list[Finding]:
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         return [not_analysed(path, f"cannot read the file: {reason}")]
+    if path.endswith(".ipynb"):
+        return lint_notebook(path, data, options)
     return lint_source(path, data, options)

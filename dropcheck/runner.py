@@ -1,17 +1,250 @@
-"""Runs the engine over many files. Output order is deterministic: sorted by path, line."""
+"""Runs the engine over many files: cache first, then a process pool (or one process for a
+single file or ``--jobs 1``). Output order is deterministic (sorted by path, line) whatever
+the scheduling; results are streamed back per file, so memory does not grow with the tree
+(only findings are kept, never parse trees)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import signal
+import stat
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 
+from dropcheck.cache import Cache, content_hash, open_cache
 from dropcheck.discovery import iter_files
-from dropcheck.engine import LintOptions, lint_path
+from dropcheck.engine import (
+    LintOptions,
+    compiles,
+    lint_isolated,
+    lint_path,
+    passes_prefilter,
+    read_source,
+)
 from dropcheck.findings import Finding
 
 
-def lint_paths(paths: Sequence[str], options: LintOptions) -> list[Finding]:
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what to find (that is ``LintOptions``)."""
+
+    #: Worker processes; 0 means one per available core. 1 lints in this process.
+    jobs: int = 1
+    #: Folder of the result cache; None disables it.
+    cache_dir: str | None = None
+    #: Where warnings go (cache unavailable, ...); stderr by default.
+    warn: Callable[[str], None] | None = None
+
+
+@dataclass
+class RunStats:
+    """What a run did (``--verbose`` prints it; tests check that a warm run parses nothing)."""
+
+    files: int = 0
+    cached: int = 0
+    linted: int = 0
+    workers: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+#: The outcome of one file in a worker: path, stat and content hash (None when the file could
+#: not be read), and its findings (None when the bytes matched the cached hash: not linted).
+Outcome = tuple[str, "os.stat_result | None", "str | None", "list[Finding] | None"]
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def lint_paths(
+    paths: Sequence[str], options: LintOptions, run: RunOptions | None = None,
+    stats: RunStats | None = None,
+) -> list[Finding]:
+    run = run or RunOptions()
+    stats = stats if stats is not None else RunStats()
+    warn = run.warn or _stderr_warning
+    cache: Cache | None = None
+    if run.cache_dir is not None:
+        cache, problem = open_cache(run.cache_dir, options)
+        if problem:
+            stats.warnings.append(problem)
+            warn(problem)
     findings: list[Finding] = []
+    todo: list[tuple[str, str | None]] = []
     for path in iter_files(list(paths)):
-        findings.extend(lint_path(path, options))
+        stats.files += 1
+        if cache is not None:
+            hit, expected = _cached(cache, path)
+            if hit is not None:
+                stats.cached += 1
+                findings.extend(hit)
+                continue
+            todo.append((path, expected))
+        else:
+            todo.append((path, None))
+    jobs = run.jobs if run.jobs > 0 else available_cores()
+    jobs = min(jobs, len(todo))
+    outcomes = _in_pool(todo, options, jobs) if jobs > 1 else _serial(todo, options)
+    stats.workers = max(jobs, 1) if todo else 0
+    for path, st, digest, result in outcomes:
+        if result is None:  # unchanged bytes: the cached findings stand
+            assert cache is not None and st is not None and digest is not None
+            hit = cache.lookup_hash(path, digest, st)
+            if hit is not None:
+                stats.cached += 1
+                findings.extend(hit)
+                continue
+            result = lint_path(path, options)
+        stats.linted += 1
+        findings.extend(result)
+        if cache is not None and st is not None and digest is not None:
+            cache.store(path, digest, st, result)
+    if cache is not None:
+        problem = cache.save()
+        if problem:
+            stats.warnings.append(problem)
+            warn(problem)
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+def _stderr_warning(message: str) -> None:
+    sys.stderr.write(f"dropcheck: warning: {message}\n")
+
+
+def _cached(cache: Cache, path: str) -> tuple[list[Finding] | None, str | None]:
+    """A cache hit by stat alone, or the content hash a worker should compare against."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    if not stat.S_ISREG(st.st_mode):
+        return None, None
+    hit = cache.lookup_stat(path, st)
+    if hit is not None:
+        return hit, None
+    entry = cache.entries.get(path)
+    return None, entry.hash if entry is not None else None
+
+
+# -- one file ----------------------------------------------------------------------------------
+def lint_file(path: str, options: LintOptions, expected: str | None, isolate: bool,
+              guard: bool = False) -> Outcome:
+    """Lint one file. ``isolate``: in a child process. ``guard``: in a child process only if
+    LibCST will parse bytes CPython rejects (where its native parser has crashed); used when
+    linting in this process, which a crash would end."""
+    try:
+        st = os.stat(path)
+        data = read_source(path)
+    except OSError:
+        return path, None, None, lint_path(path, options)  # reports why, as DC000
+    digest = content_hash(data)
+    if digest == expected:
+        return path, st, digest, None
+    if isolate or (guard and _risky(data, options)):
+        return path, st, digest, lint_isolated(path, options)
+    return path, st, digest, lint_path(path, options)
+
+
+def _risky(data: bytes, options: LintOptions) -> bool:
+    # Files no rule can match are parsed by CPython first inside the engine, which isolates
+    # the LibCST parse itself; only files that go straight to LibCST need the check here.
+    parsed = any(not options.prefilter or passes_prefilter(data, r) for r in options.rules)
+    return parsed and not compiles(data)
+
+
+def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:
+    for path, expected in todo:
+        yield lint_file(path, options, expected, isolate=False, guard=True)
+
+
+# -- the pool ----------------------------------------------------------------------------------
+_WORKER_OPTIONS: LintOptions | None = None
+
+
+def _init_worker(options: LintOptions) -> None:
+    global _WORKER_OPTIONS
+    _WORKER_OPTIONS = options
+    # Ctrl-C goes to the whole process group: the parent handles it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _lint_chunk(chunk: Sequence[tuple[str, str | None]]) -> list[Outcome]:
+    assert _WORKER_OPTIONS is not None
+    return [lint_file(path, _WORKER_OPTIONS, expected, isolate=False) for path, expected in chunk]
+
+
+def _pool(options: LintOptions, jobs: int) -> ProcessPoolExecutor:
+    context = None
+    if sys.platform.startswith("linux"):
+        import multiprocessing
+
+        # fork: the workers start with dropcheck and LibCST already imported.
+        context = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                   initializer=_init_worker, initargs=(options,))
+
+
+def _in_pool(
+    todo: Sequence[tuple[str, str | None]], options: LintOptions, jobs: int
+) -> Iterator[Outcome]:
+    """Lint in ``jobs`` worker processes, a few small chunks in flight per worker.
+
+    A worker that dies (a native crash the engine's own isolation did not catch, the OOM
+    killer) breaks the pool: the files of every unfinished chunk are then linted one by one
+    in isolated child processes, where the culprit becomes a DC000, and the run goes on with
+    a fresh pool.
+    """
+    size = max(1, min(16, len(todo) // (jobs * 8) or 1))
+    chunks = [list(todo[i:i + size]) for i in range(0, len(todo), size)]
+    chunks.reverse()  # pop() from the end keeps path order
+    executor = _pool(options, jobs)
+    pending: dict[Future[list[Outcome]], list[tuple[str, str | None]]] = {}
+    try:
+        while chunks or pending:
+            while chunks and len(pending) < jobs * 3:
+                chunk = chunks.pop()
+                pending[executor.submit(_lint_chunk, chunk)] = chunk
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            suspects: list[tuple[str, str | None]] = []
+            for future in done:
+                chunk = pending.pop(future)
+                try:
+                    outcomes = future.result()
+                except BrokenProcessPool:
+                    suspects.extend(chunk)
+                    continue
+                yield from outcomes
+            if suspects:
+                # Every chunk still running went down with the pool: isolate file by file.
+                for chunk in pending.values():
+                    suspects.extend(chunk)
+                pending.clear()
+                _stop(executor)
+                for path, expected in sorted(suspects):
+                    yield lint_file(path, options, expected, isolate=True)
+                executor = _pool(options, jobs)
+    except BaseException:
+        _stop(executor)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Stop at once: cancel what has not started and end the workers (Ctrl-C, broken pool)."""
+    processes = list(getattr(executor, "_processes", {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
