@@ -11,6 +11,7 @@ from dropcheck.analysis.calls import BoundCall, bind
 from dropcheck.analysis.classes import ClassIndex
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.modes import ModelModes
 from dropcheck.analysis.layers import LayerIndex
 from dropcheck.analysis.rates import DropoutRate, dropout_rate
 from dropcheck.analysis.scopes import Scope, ScopeBindings
@@ -109,6 +110,15 @@ class FileContext:
     def enclosing_function(self) -> cst.FunctionDef | None:
         scope = self.scopes[-1]
         return scope if isinstance(scope, cst.FunctionDef) else None
+
+    # -- models and their train/eval mode -------------------------------------------------------
+    @cached_property
+    def modes(self) -> ModelModes:
+        """Which names hold models and in which mode, per flow unit (see analysis/modes.py)."""
+        assigned = frozenset(
+            name for name, stmts in self.module_bindings.bindings.items()
+            if all(isinstance(s, (cst.Assign, cst.AnnAssign)) for s in stmts))
+        return ModelModes(self.module, self.imports, self.classes, assigned)
 
     def in_module_method(self) -> bool:
         """Whether the visited node is inside a method of an ``nn.Module`` subclass."""

@@ -1,0 +1,1313 @@
+"""Which names hold models, and in which mode (train/eval) they are at each statement.
+
+A flow-sensitive abstract interpretation over one *flow unit* at a time (a function body, or the
+module-level script), in statement order:
+
+- **objects** are models, one per allocation site (``Net()``, ``torch.load(...)``, a parameter);
+  names and ``self.attr`` keys point to sets of objects, and wrappers (``DDP(m)``,
+  ``torch.compile(m)``, ``m.module``, ``m.to(dev)``) alias the same object;
+- each object's **mode** is a set of facts (train / eval / unknown, with the node that set it),
+  joined by union where paths meet (``if``), with loops unrolled twice so that a mode set late
+  in a loop body reaches the next iteration's top;
+- **events** are recorded on the way: forwards (with the inference context they run in),
+  mode changes, training steps, exports.
+- Same-file helpers are summarised (what they do to the mode of each argument and of globals,
+  what they return, whether they train), so that ``evaluate(model)`` counts as the ``eval()``
+  it contains.
+
+Rules DC001/DC007/DC008/DC013 read the recorded events (:class:`FlowResult`); they never walk
+the code themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import libcst as cst
+
+from dropcheck.analysis import mode_api as api
+from dropcheck.analysis.classes import ClassIndex, ClassInfo
+from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
+from dropcheck.analysis.scopes import parameter_names
+from dropcheck.analysis.statements import block_statements
+
+_MAX_UNROLL_DEPTH = 3
+_MAX_SUMMARY_DEPTH = 8
+
+
+class Mode(enum.Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+    UNKNOWN = "unknown"  # set by something we cannot see (counts as handled)
+    ENTRY = "entry"  # a helper's argument: whatever the caller had
+
+
+class Origin(enum.Enum):
+    BUILT = "built"  # constructor, from_config, Model(config), factory
+    LOADED = "loaded"  # torch.load
+    PRETRAINED = "pretrained"  # from_pretrained: eval mode
+    PARAMETER = "parameter"  # a function parameter or a global seen from a function
+    COPY = "copy"  # copy.deepcopy of another model
+
+
+@dataclass(eq=False)
+class TrainCall:
+    """An explicit ``m.train()``: what ran in train mode after it, and whether it trained."""
+
+    node: cst.Call
+    objects: frozenset[ModelObject]
+    trained: bool = False
+    forwards: list[Forward] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class Fact:
+    mode: Mode
+    #: The node that set the mode: constructor/loader call, ``.eval()``/``.train()`` call, or
+    #: the call of a helper that did it.
+    source: cst.CSTNode | None
+    #: Statement order of ``source`` in its flow unit (for "later in the loop body").
+    order: int = -1
+    #: The helper through which the mode was set, if any.
+    via: str | None = None
+    #: For facts set by an explicit ``.train()``.
+    train_call: TrainCall | None = None
+    #: Unit and parameter index the fact comes from (caller-supplied facts).
+    caller: cst.CSTNode | None = None
+
+
+@dataclass(eq=False)
+class ModelObject:
+    site: cst.CSTNode
+    origin: Origin
+    #: The expression that built it, for messages (``Net(cfg)``, ``torch.load(path)``).
+    description: str
+    mode_dependent: bool = True
+    #: Index of the parameter (or global/self key) this object stands for in a helper.
+    parameter: str | None = None
+
+
+@dataclass(eq=False)
+class LoopFrame:
+    node: cst.CSTNode
+    grad_forwards: set[ModelObject] = field(default_factory=set)
+    steps: list[Step] = field(default_factory=list)
+    trained: set[ModelObject] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Forward:
+    call: cst.Call
+    #: The expression of the model that is called (``model``, ``self.net``, ``ddp.module``).
+    model: cst.BaseExpression
+    objects: frozenset[ModelObject]
+    facts: frozenset[Fact]
+    #: The ``with``/decorated function/``set_grad_enabled(False)`` call that disables grad.
+    inference: cst.CSTNode | None
+    #: The statement that contains the call (where an autofix would insert ``model.eval()``).
+    statement: cst.BaseStatement
+    collected: bool
+    repeated: bool
+    frame: LoopFrame | None
+    pass_index: int
+    loaded: bool
+    frozen: bool
+
+
+@dataclass(eq=False)
+class Step:
+    node: cst.CSTNode
+    statement: cst.BaseStatement
+    order: int
+    #: Objects trained by this step, with their facts at that moment.
+    trained: dict[ModelObject, frozenset[Fact]]
+    loops: tuple[cst.CSTNode, ...]
+
+
+@dataclass(eq=False)
+class ModeChange:
+    call: cst.CSTNode
+    model: cst.BaseExpression | None
+    objects: frozenset[ModelObject]
+    mode: Mode
+    statement: cst.BaseStatement
+    loops: tuple[cst.CSTNode, ...]
+    via: str | None = None
+
+
+@dataclass(eq=False)
+class Export:
+    call: cst.Call
+    callee: str
+    model: cst.BaseExpression
+    objects: frozenset[ModelObject]
+    facts: frozenset[Fact]
+    statement: cst.BaseStatement
+
+
+@dataclass
+class FlowResult:
+    """Everything one analysis of a flow unit saw."""
+
+    unit: cst.Module | cst.FunctionDef
+    forwards: list[Forward] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    changes: list[ModeChange] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    train_calls: dict[int, TrainCall] = field(default_factory=dict)
+    #: A training step anywhere in the unit (directly or through a same-file helper, or an
+    #: unknown ``fit``/``train`` call).
+    has_training: bool = False
+    #: Statement order of each eval/train source node.
+    orders: dict[int, int] = field(default_factory=dict)
+    #: Loop nodes lexically containing each statement order.
+    loop_of: dict[int, tuple[cst.CSTNode, ...]] = field(default_factory=dict)
+    #: The state at the end of the unit (all exits joined).
+    end_state: State | None = None
+
+    def train_call_records(self) -> Iterator[TrainCall]:
+        return iter(self.train_calls.values())
+
+
+@dataclass
+class Summary:
+    """What a same-file helper does, seen from its callers."""
+
+    #: Per parameter/global key: facts at exit (ENTRY = unchanged).
+    effects: dict[str, frozenset[Fact]]
+    #: Objects returned: parameter keys or fresh objects (with their exit facts).
+    returns_keys: frozenset[str]
+    returns_new: tuple[tuple[ModelObject, frozenset[Fact], bool], ...]
+    trains: bool
+    #: Keys whose object was trained (forward with grad + step) while still in ENTRY mode.
+    trains_entry: frozenset[str]
+    #: Whether the function is a generator (context manager): effects are unknown inside.
+    generator: bool
+    #: Keys whose object the helper ran forward in an inference context (for messages).
+    param_order: tuple[str, ...]
+
+
+_UNKNOWN_SUMMARY = Summary({}, frozenset(), (), False, frozenset(), False, ())
+
+
+# -- state -----------------------------------------------------------------------------------
+@dataclass
+class State:
+    names: dict[str, frozenset[ModelObject]] = field(default_factory=dict)
+    modes: dict[ModelObject, frozenset[Fact]] = field(default_factory=dict)
+    loaded: frozenset[ModelObject] = frozenset()
+    frozen: frozenset[ModelObject] = frozenset()
+    #: ``torch.set_grad_enabled(False)`` called as a statement.
+    grad_off: cst.CSTNode | None = None
+    #: Loop variables over ``m.modules()``/``m.parameters()``: name -> (owner objects, kind).
+    parts: dict[str, tuple[frozenset[ModelObject], str]] = field(default_factory=dict)
+
+    def copy(self) -> State:
+        return State(dict(self.names), dict(self.modes), self.loaded, self.frozen, self.grad_off,
+                     dict(self.parts))
+
+    def facts(self, objects: Iterable[ModelObject]) -> frozenset[Fact]:
+        result: set[Fact] = set()
+        for obj in objects:
+            result |= self.modes.get(obj, frozenset())
+        return frozenset(result)
+
+    def set_mode(self, objects: Iterable[ModelObject], facts: frozenset[Fact]) -> None:
+        for obj in objects:
+            self.modes[obj] = facts
+
+
+def join(states: Sequence[State | None]) -> State | None:
+    live = [s for s in states if s is not None]
+    if not live:
+        return None
+    if len(live) == 1:
+        return live[0].copy()
+    result = live[0].copy()
+    for other in live[1:]:
+        for name, objs in other.names.items():
+            result.names[name] = result.names.get(name, frozenset()) | objs
+        for obj, facts in other.modes.items():
+            result.modes[obj] = result.modes.get(obj, frozenset()) | facts
+        result.loaded |= other.loaded
+        result.frozen |= other.frozen
+        if result.grad_off is not other.grad_off:
+            result.grad_off = None
+        for name, part in other.parts.items():
+            result.parts.setdefault(name, part)
+    return result
+
+
+def must_train(facts: frozenset[Fact]) -> bool:
+    return bool(facts) and all(f.mode is Mode.TRAIN for f in facts)
+
+
+def expression_key(expr: cst.BaseExpression) -> str | None:
+    """``model`` or ``self.model`` (a plain dotted name) as a binding key."""
+    name = dotted_name(expr)
+    if name is None or name.count(".") > 2:
+        return None
+    return name
+
+
+# -- the file-level analysis -------------------------------------------------------------------
+class ModelModes:
+    """Model/mode facts for one file; built lazily by ``FileContext.modes``."""
+
+    def __init__(self, module: cst.Module, imports: ImportTable, classes: ClassIndex,
+                 module_names: frozenset[str] = frozenset()) -> None:
+        #: Names the module assigns (candidates for global models read by functions).
+        self.module_names = module_names
+        self.module = module
+        self.imports = imports
+        self.classes = classes
+        self.dependence = ModeDependence(classes, imports)
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.methods: dict[int, dict[str, cst.FunctionDef]] = {}
+        self.class_of: dict[int, cst.ClassDef] = {}
+        self.units: list[cst.Module | cst.FunctionDef] = [module]
+        self._summaries: dict[int, Summary] = {}
+        self._summary_runs: dict[int, FlowResult] = {}
+        self._in_progress: set[int] = set()
+        self._callsite_facts: dict[int, dict[str, list[tuple[frozenset[Fact], cst.Call]]]] = {}
+        self._collect_units(module.body, None)
+        self._results: list[FlowResult] | None = None
+
+    def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
+                       nested: bool = False) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.units.append(stmt)
+                if owner is not None:
+                    self.methods.setdefault(id(owner), {}).setdefault(stmt.name.value, stmt)
+                    self.class_of[id(stmt)] = owner
+                elif not nested:
+                    self.functions.setdefault(stmt.name.value, stmt)
+                self._collect_units(block_statements(stmt.body), None, nested=True)
+            elif isinstance(stmt, cst.ClassDef):
+                self._collect_units(block_statements(stmt.body), stmt, nested)
+            else:
+                # defs under `if TYPE_CHECKING:` / try-import fallbacks keep their level
+                for block in _blocks(stmt):
+                    self._collect_units(block_statements(block), owner, nested)
+
+    # -- results ---------------------------------------------------------------------------
+    @property
+    def results(self) -> list[FlowResult]:
+        """One FlowResult per flow unit (module script and every function), for the rules."""
+        if self._results is None:
+            self._results = self._analyse()
+        return self._results
+
+    def _analyse(self) -> list[FlowResult]:
+        module_result = Walker(self, self.module).run()
+        results: list[FlowResult] = [module_result]
+        functions = [u for u in self.units[1:] if isinstance(u, cst.FunctionDef)]
+        for function in functions:
+            self.summary_run(function)  # records the call sites of every caller
+        for unit in functions:
+            entry = self._reporting_entry(unit)
+            if entry is None:
+                results.append(self.summary_run(unit))
+            else:
+                results.append(Walker(self, unit, entry_facts=entry).run())
+        return results
+
+    def _reporting_entry(self, function: cst.FunctionDef) -> dict[str, frozenset[Fact]] | None:
+        """Entry facts of parameters that some caller in the file passes in train mode."""
+        sites = self._callsite_facts.get(id(function), {})
+        entry: dict[str, frozenset[Fact]] = {}
+        for key, fact_sets in sites.items():
+            for facts, call in fact_sets:
+                if must_train(facts):
+                    entry[key] = frozenset(replace(f, caller=call) for f in facts)
+                    break
+        return entry or None
+
+    def record_callsite(self, function: cst.FunctionDef, key: str, facts: frozenset[Fact],
+                        call: cst.Call) -> None:
+        self._callsite_facts.setdefault(id(function), {}).setdefault(key, []).append(
+            (facts, call))
+
+    def summary_run(self, function: cst.FunctionDef) -> FlowResult:
+        key = id(function)
+        if key not in self._summary_runs:
+            self.summary(function)
+        return self._summary_runs.get(key) or FlowResult(function)
+
+    def summary(self, function: cst.FunctionDef) -> Summary:
+        key = id(function)
+        found = self._summaries.get(key)
+        if found is not None:
+            return found
+        if key in self._in_progress or len(self._in_progress) >= _MAX_SUMMARY_DEPTH:
+            return _UNKNOWN_SUMMARY
+        self._in_progress.add(key)
+        try:
+            walker = Walker(self, function)
+            result = walker.run()
+            summary = walker.summarise()
+        finally:
+            self._in_progress.discard(key)
+        self._summaries[key] = summary
+        self._summary_runs[key] = result
+        return summary
+
+    def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
+                         ) -> tuple[cst.FunctionDef, bool] | None:
+        """A same-file function or ``self.method`` called by ``func``; (def, is_method)."""
+        if isinstance(func, cst.Name):
+            if func.value in self.imports.aliases:
+                return None
+            found = self.functions.get(func.value)
+            return (found, False) if found is not None else None
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value == "self" and isinstance(unit, cst.FunctionDef)):
+            owner = self.class_of.get(id(unit))
+            if owner is not None:
+                method = self.methods.get(id(owner), {}).get(func.attr.value)
+                if method is not None and not _is_static(method):
+                    return method, True
+        return None
+
+    def class_method(self, class_name: str, method: str) -> cst.FunctionDef | None:
+        info = self.classes.by_name.get(class_name)
+        if info is None:
+            return None
+        found = self.methods.get(id(info.node), {}).get(method)
+        return found if found is not None and not _is_static(found) else None
+
+
+def _is_static(function: cst.FunctionDef) -> bool:
+    return any(dotted_name(d.decorator) in ("staticmethod", "classmethod")
+               for d in function.decorators)
+
+
+def _blocks(stmt: cst.BaseStatement) -> Iterator[cst.BaseSuite]:
+    from dropcheck.analysis.statements import child_blocks
+
+    yield from child_blocks(stmt)
+
+
+# -- the walker --------------------------------------------------------------------------------
+@dataclass
+class _Ctx:
+    inference: list[cst.CSTNode | None] = field(default_factory=list)
+    loops: list[LoopFrame] = field(default_factory=list)
+    repeated: int = 0
+    pass_index: int = 0
+    unroll_depth: int = 0
+
+
+class Walker:
+    """Abstract interpretation of one flow unit."""
+
+    def __init__(self, owner: ModelModes, unit: cst.Module | cst.FunctionDef,
+                 entry_facts: dict[str, frozenset[Fact]] | None = None) -> None:
+        self.owner = owner
+        self.imports = owner.imports
+        self.unit = unit
+        self.entry_facts = entry_facts
+        self.result = FlowResult(unit)
+        self.ctx = _Ctx()
+        self.objects: dict[tuple[int, str], ModelObject] = {}
+        self.params: dict[str, ModelObject] = {}
+        self.order = 0
+        self._order_of: dict[int, int] = {}
+        self.statement: cst.BaseStatement = cst.SimpleStatementLine(body=[cst.Pass()])
+        self.exits: list[State] = []
+        self.returned: list[tuple[frozenset[ModelObject], State]] = []
+        self._loop_exits: list[tuple[list[State], list[State]]] = []
+        self._bare_call: cst.Call | None = None
+        self.is_generator = False
+        self.local_names: set[str] = set()
+        self.end_state: State | None = None
+        #: Models run forward with grad enabled outside any loop (trained by a later step).
+        self._grad_forwards_outside: set[ModelObject] = set()
+        self._call_results: dict[int, frozenset[ModelObject]] = {}
+
+    # -- entry / exit --------------------------------------------------------------------------
+    def run(self) -> FlowResult:
+        state = State()
+        if isinstance(self.unit, cst.FunctionDef):
+            from dropcheck.analysis.scopes import ScopeBindings
+
+            self.local_names = set(ScopeBindings(self.unit).bindings)
+            for name in parameter_names(self.unit):
+                self._parameter(state, name)
+            inference = self._decorator_inference(self.unit)
+            self.ctx.inference.append(inference)
+            body = block_statements(self.unit.body)
+        else:
+            self.ctx.inference.append(None)
+            body = list(self.unit.body)
+        end = self.block(body, state)
+        if end is not None:
+            self.exits.append(end)
+        self.end_state = join(self.exits)
+        self.result.end_state = self.end_state
+        return self.result
+
+    def _parameter(self, state: State, key: str) -> ModelObject:
+        obj = self.params.get(key)
+        if obj is None:
+            obj = ModelObject(self.unit, Origin.PARAMETER, key, True, parameter=key)
+            self.params[key] = obj
+        facts = frozenset({Fact(Mode.ENTRY, None)})
+        if self.entry_facts is not None and key in self.entry_facts:
+            facts = self.entry_facts[key]
+        state.names[key] = frozenset({obj})
+        state.modes.setdefault(obj, facts)
+        return obj
+
+    def summarise(self) -> Summary:
+        end = self.end_state
+        effects: dict[str, frozenset[Fact]] = {}
+        exits = [s for s in self.exits]
+        final = join(exits)
+        for key, obj in self.params.items():
+            facts = final.modes.get(obj, frozenset()) if final is not None else frozenset()
+            effects[key] = facts or frozenset({Fact(Mode.ENTRY, None)})
+        returns_keys: set[str] = set()
+        returns_new: list[tuple[ModelObject, frozenset[Fact], bool]] = []
+        for objs, state in self.returned:
+            for obj in objs:
+                if obj.parameter is not None:
+                    returns_keys.add(obj.parameter)
+                else:
+                    returns_new.append((obj, state.modes.get(obj, frozenset()),
+                                        obj in state.loaded))
+        trains_entry: set[str] = set()
+        for step in self.result.steps:
+            for obj, facts in step.trained.items():
+                if obj.parameter is not None and any(f.mode is Mode.ENTRY for f in facts):
+                    trains_entry.add(obj.parameter)
+        del end
+        order = tuple(parameter_names(self.unit)) if isinstance(self.unit, cst.FunctionDef) else ()
+        return Summary(effects, frozenset(returns_keys), tuple(returns_new),
+                       self.result.has_training, frozenset(trains_entry), self.is_generator,
+                       order)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _stmt_order(self, node: cst.CSTNode) -> int:
+        key = id(node)
+        if key not in self._order_of:
+            self.order += 1
+            self._order_of[key] = self.order
+        return self._order_of[key]
+
+    def _object(self, site: cst.CSTNode, origin: Origin, dependent: bool, suffix: str = "",
+                ) -> ModelObject:
+        key = (id(site), suffix)
+        obj = self.objects.get(key)
+        if obj is None:
+            obj = ModelObject(site, origin, self._code(site), dependent)
+            self.objects[key] = obj
+        return obj
+
+    def _code(self, node: cst.CSTNode) -> str:
+        try:
+            text = self.owner.module.code_for_node(node)
+        except Exception:  # pragma: no cover - code generation never fails on parsed nodes
+            return "model"
+        text = " ".join(text.split())
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def _fact(self, mode: Mode, source: cst.CSTNode | None, via: str | None = None,
+              train_call: TrainCall | None = None) -> Fact:
+        order = self.order
+        if source is not None:
+            self.result.orders[id(source)] = order
+            self.result.loop_of[order] = tuple(frame.node for frame in self.ctx.loops)
+        return Fact(mode, source, order, via, train_call)
+
+    def _inference(self, state: State) -> cst.CSTNode | None:
+        current = self.ctx.inference[-1] if self.ctx.inference else None
+        return current if current is not None else state.grad_off
+
+    def lookup(self, state: State, key: str) -> frozenset[ModelObject]:
+        found = state.names.get(key)
+        if found is not None:
+            return found
+        if isinstance(self.unit, cst.FunctionDef):
+            head = key.split(".", 1)[0]
+            if (head == "self" and "." in key and "self" in self.local_names) or (
+                    key in self.owner.module_names and key not in self.local_names):
+                # `self.attr` or a module-level global read by a helper: whatever the caller
+                # had (ENTRY), mapped by name at each call site
+                return frozenset({self._parameter(state, key)})
+        return frozenset()
+
+    # -- statements ------------------------------------------------------------------------
+    def block(self, stmts: Sequence[cst.BaseStatement], state: State | None) -> State | None:
+        for stmt in stmts:
+            if state is None:
+                return None
+            state = self.stmt(stmt, state)
+        return state
+
+    def stmt(self, stmt: cst.BaseStatement, state: State) -> State | None:
+        self.statement = stmt
+        self._stmt_order(stmt)
+        self.order = self._order_of[id(stmt)]
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                next_state = self.small(small, state)
+                if next_state is None:
+                    return None
+                state = next_state
+            return state
+        if isinstance(stmt, cst.If):
+            return self._if(stmt, state)
+        if isinstance(stmt, (cst.For, cst.While)):
+            return self._loop(stmt, state)
+        if isinstance(stmt, cst.With):
+            return self._with(stmt, state)
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            return self._try(stmt, state)
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            state.names.pop(stmt.name.value, None)
+            return state
+        if isinstance(stmt, cst.Match):
+            self.value(stmt.subject, state)
+            branches = [self.block(block_statements(case.body), state.copy())
+                        for case in stmt.cases]
+            return join([*branches, state])
+        return state
+
+    def small(self, small: cst.BaseSmallStatement, state: State) -> State | None:
+        if isinstance(small, cst.Expr):
+            self._bare_call = small.value if isinstance(small.value, cst.Call) else None
+            self.value(small.value, state)
+            self._bare_call = None
+            if isinstance(small.value, (cst.Yield, cst.Await)) and isinstance(
+                    small.value, cst.Yield):
+                self.is_generator = True
+            return state
+        if isinstance(small, cst.Assign):
+            objs = self.value(small.value, state)
+            for target in small.targets:
+                self.bind(target.target, objs, small.value, state)
+            return state
+        if isinstance(small, cst.AnnAssign):
+            objs = self.value(small.value, state) if small.value is not None else frozenset()
+            self.bind(small.target, objs, small.value, state)
+            return state
+        if isinstance(small, cst.AugAssign):
+            self.value(small.value, state)
+            self.bind(small.target, frozenset(), None, state)
+            return state
+        if isinstance(small, cst.Return):
+            objs = self.value(small.value, state) if small.value is not None else frozenset()
+            self.returned.append((objs, state.copy()))
+            self.exits.append(state)
+            return None
+        if isinstance(small, cst.Raise):
+            if small.exc is not None:
+                self.value(small.exc, state)
+            return None
+        if isinstance(small, cst.Break):
+            if self._loop_exits:
+                self._loop_exits[-1][0].append(state.copy())
+            return None
+        if isinstance(small, cst.Continue):
+            if self._loop_exits:
+                self._loop_exits[-1][1].append(state.copy())
+            return None
+        if isinstance(small, cst.Del):
+            self.bind(small.target, frozenset(), None, state)
+            return state
+        if isinstance(small, cst.Assert):
+            self.value(small.test, state)
+            return state
+        return state
+
+    def bind(self, target: cst.BaseExpression, objs: frozenset[ModelObject],
+             value: cst.BaseExpression | None, state: State) -> None:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            elements = [e.value for e in target.elements]
+            values: list[cst.BaseExpression] | None = None
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
+                values = [e.value for e in value.elements]
+            elif isinstance(value, cst.Call) and _is_prepare(value) and len(value.args) == len(
+                    elements):
+                values = [a.value for a in value.args]
+            for i, element in enumerate(elements):
+                sub = self._plain(values[i], state) if values is not None else frozenset()
+                self.bind(element, sub, None, state)
+            return
+        if isinstance(target, cst.StarredElement):
+            self.bind(target.value, frozenset(), None, state)
+            return
+        key = expression_key(target)
+        if key is None:
+            return
+        if objs:
+            state.names[key] = objs
+        else:
+            state.names.pop(key, None)
+            state.parts.pop(key, None)
+        # rebinding `m` invalidates `m.x` keys
+        for other in [k for k in state.names if k.startswith(key + ".")]:
+            del state.names[other]
+        if (isinstance(target, cst.Attribute) and target.attr.value == "requires_grad"
+                and isinstance(value, cst.Name) and value.value == "False"):
+            base = expression_key(target.value)
+            part = state.parts.get(base) if base is not None else None
+            if part is not None and part[1] == "parameters":
+                state.frozen |= part[0]
+        if isinstance(target, cst.Attribute) and target.attr.value == "training":
+            owner = self._plain(target.value, state)
+            state.set_mode(owner, frozenset({self._fact(Mode.UNKNOWN, target)}))
+
+    def _plain(self, expr: cst.BaseExpression, state: State) -> frozenset[ModelObject]:
+        """Objects an already evaluated expression refers to (no side effects)."""
+        while isinstance(expr, cst.Attribute) and expr.attr.value == "module":
+            key = expression_key(expr)
+            if key is not None and key in state.names:
+                return state.names[key]
+            expr = expr.value
+        if isinstance(expr, cst.Call):
+            return self._call_results.get(id(expr), frozenset())
+        key = expression_key(expr)
+        return self.lookup(state, key) if key is not None else frozenset()
+
+    def _if(self, stmt: cst.If, state: State) -> State | None:
+        self.value(stmt.test, state)
+        body = self.block(block_statements(stmt.body), state.copy())
+        if stmt.orelse is None:
+            other: State | None = state
+        elif isinstance(stmt.orelse, cst.If):
+            other = self.stmt(stmt.orelse, state.copy())
+        else:
+            other = self.block(block_statements(stmt.orelse.body), state.copy())
+        return join([body, other])
+
+    def _with(self, stmt: cst.With, state: State) -> State | None:
+        inference: cst.CSTNode | bool | None = False  # False: unchanged
+        for item in stmt.items:
+            kind = self._grad_kind(item.item)
+            if kind == "off":
+                inference = stmt
+            elif kind == "on":
+                inference = None
+            else:
+                objs = self.value(item.item, state)
+                if item.asname is not None:
+                    self.bind(item.asname.name, objs, None, state)
+        if inference is not False:
+            self.ctx.inference.append(inference)  # type: ignore[arg-type]
+        try:
+            return self.block(block_statements(stmt.body), state)
+        finally:
+            if inference is not False:
+                self.ctx.inference.pop()
+
+    def _try(self, stmt: cst.Try | cst.TryStar, state: State) -> State | None:
+        body = self.block(block_statements(stmt.body), state.copy())
+        start = join([state, body]) or state
+        branches: list[State | None] = []
+        for handler in stmt.handlers:
+            branches.append(self.block(block_statements(handler.body), start.copy()))
+        if stmt.orelse is not None:
+            branches.append(self.block(block_statements(stmt.orelse.body), body))
+        else:
+            branches.append(body)
+        after = join(branches)
+        if stmt.finalbody is not None:
+            final_in = after if after is not None else start.copy()
+            final = self.block(block_statements(stmt.finalbody.body), final_in)
+            return final if after is not None else None
+        return after
+
+    def _loop(self, stmt: cst.For | cst.While, state: State) -> State | None:
+        frame = LoopFrame(stmt)
+        passes = 1 if self.ctx.unroll_depth >= _MAX_UNROLL_DEPTH else 2
+        outer_pass = self.ctx.pass_index
+        ends: list[State | None] = [state]
+        breaks: list[State] = []
+        current: State | None = state
+        self.ctx.unroll_depth += 1
+        try:
+            for index in range(passes):
+                if current is None:
+                    break
+                entry = current.copy()
+                if isinstance(stmt, cst.For):
+                    self.value(stmt.iter, entry)
+                    self._bind_loop_target(stmt, entry)
+                else:
+                    self.value(stmt.test, entry)
+                frame.grad_forwards = set()
+                self.ctx.loops.append(frame)
+                self.ctx.pass_index = max(outer_pass, index)
+                self._loop_exits.append(([], []))
+                try:
+                    end = self.block(block_statements(stmt.body), entry)
+                finally:
+                    self.ctx.loops.pop()
+                    pass_breaks, continues = self._loop_exits.pop()
+                breaks.extend(pass_breaks)
+                current = join([end, *continues])
+                ends.append(current)
+        finally:
+            self.ctx.unroll_depth -= 1
+            self.ctx.pass_index = outer_pass
+        if isinstance(stmt, cst.While) and _is_true(stmt.test):
+            ends = []
+        after = join([*ends, *breaks])
+        if stmt.orelse is not None and after is not None:
+            after = self.block(block_statements(stmt.orelse.body), after)
+        return after
+
+    def _bind_loop_target(self, stmt: cst.For, state: State) -> None:
+        self.bind(stmt.target, frozenset(), None, state)
+        # `for module in model.modules():` -> module.eval() handles model
+        it = stmt.iter
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute):
+            method = it.func.attr.value
+            if method in ("modules", "children", "named_modules", "named_children",
+                          "parameters", "named_parameters"):
+                owners = self._plain(it.func.value, state)
+                target: cst.BaseExpression = stmt.target
+                if isinstance(target, cst.Tuple) and target.elements:
+                    target = target.elements[-1].value
+                key = expression_key(target)
+                if owners and key is not None:
+                    kind = "parameters" if "parameters" in method else "modules"
+                    state.parts[key] = (owners, kind)
+
+    # -- expressions -----------------------------------------------------------------------
+    def value(self, expr: cst.BaseExpression | None, state: State) -> frozenset[ModelObject]:
+        """Evaluate ``expr`` for its effects (in evaluation order); the models it refers to."""
+        if expr is None:
+            return frozenset()
+        if isinstance(expr, cst.Call):
+            result = self.call(expr, state)
+            self._call_results[id(expr)] = result
+            return result
+        if isinstance(expr, cst.Name):
+            return self.lookup(state, expr.value)
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value == "module":
+                return self.value(expr.value, state)
+            key = expression_key(expr)
+            if key is not None:
+                if key.startswith("self.") or key in state.names:
+                    return self.lookup(state, key)
+                return frozenset()
+            self.value(expr.value, state)
+            return frozenset()
+        if isinstance(expr, (cst.Lambda,)):
+            return frozenset()
+        if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            self.ctx.repeated += 1
+            try:
+                self._children(expr, state)
+            finally:
+                self.ctx.repeated -= 1
+            return frozenset()
+        if isinstance(expr, cst.NamedExpr):
+            objs = self.value(expr.value, state)
+            self.bind(expr.target, objs, expr.value, state)
+            return objs
+        if isinstance(expr, cst.IfExp):
+            self.value(expr.test, state)
+            return self.value(expr.body, state) | self.value(expr.orelse, state)
+        if isinstance(expr, cst.BooleanOperation):
+            return self.value(expr.left, state) | self.value(expr.right, state)
+        if isinstance(expr, (cst.Yield, cst.Await)):
+            if isinstance(expr, cst.Yield):
+                self.is_generator = True
+            self._children(expr, state)
+            return frozenset()
+        self._children(expr, state)
+        return frozenset()
+
+    def _children(self, node: cst.CSTNode, state: State) -> None:
+        for child in node.children:
+            if isinstance(child, cst.BaseExpression):
+                self.value(child, state)
+            elif isinstance(child, (cst.Lambda, cst.FunctionDef)):
+                continue
+            elif not isinstance(child, cst.BaseSuite):
+                self._children(child, state)
+
+    def call(self, call: cst.Call, state: State) -> frozenset[ModelObject]:
+        func = call.func
+        bare = self._bare_call is call
+        self._bare_call = None
+        receiver: frozenset[ModelObject] = frozenset()
+        method: str | None = None
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver = self.value(func.value, state)
+            direct: frozenset[ModelObject] = frozenset()
+        else:
+            direct = self.value(func, state)
+        args = [self.value(arg.value, state) for arg in call.args]
+        qualified = self.imports.resolve(func)
+
+        # forwards: m(x), m.forward(x), m.generate(...)
+        if direct:
+            self._forward(call, func, direct, state, bare)
+            return frozenset()
+        if isinstance(func, cst.Attribute) and (
+                method == "backward" or (method == "step" and _is_optimizer(func))):
+            self._step(call, state, {})
+            return frozenset()
+        if receiver and method is not None and isinstance(func, cst.Attribute):
+            return self._method(call, func, method, receiver, args, state, bare)
+        if method is not None and isinstance(func, cst.Attribute):
+            part = self._part_method(call, func, method, state)
+            if part is not None:
+                return part
+        if qualified is not None:
+            handled = self._known_callee(call, qualified, args, state)
+            if handled is not None:
+                return handled
+        if method in ("fit", "train") and not receiver:
+            # trainer.fit(model) / trainer.train(): training happens somewhere
+            self.result.has_training = True
+            self._touch_unknown(args, call, state)
+            return frozenset()
+        if method == "from_pretrained":
+            obj = self._object(call, Origin.PRETRAINED, True)
+            state.modes[obj] = frozenset({self._fact(Mode.EVAL, call)})
+            return frozenset({obj})
+        if method in ("from_config", "_from_config"):
+            dependent = True
+            if isinstance(func, cst.Attribute):
+                local = self._local_class(func.value)
+                if local is not None:
+                    dependent = self.owner.dependence.of_class(local)
+            return self._built(call, dependent, state)
+        resolved = self.owner.resolve_function(func, self.unit)
+        if resolved is not None:
+            function, is_method = resolved
+            bound = [call_arg for call_arg in call.args]
+            return self._apply_summary(call, function, is_method, bound, args, state, None)
+        if qualified is None and isinstance(func, cst.Name):
+            local = self.owner.classes.by_name.get(func.value)
+            if local is not None and local.is_module and func.value not in self.local_names:
+                return self._built(call, self.owner.dependence.of_class(local), state)
+        if qualified is not None and _config_constructor(qualified, call):
+            return self._built(call, True, state)
+        self._touch_unknown(args, call, state)
+        return frozenset()
+
+    def _local_class(self, expr: cst.BaseExpression) -> ClassInfo | None:
+        name = dotted_name(expr)
+        if name is None or self.imports.resolve(expr) is not None:
+            return None
+        info = self.owner.classes.by_name.get(name)
+        return info if info is not None and info.is_module else None
+
+    def _built(self, call: cst.Call, dependent: bool, state: State) -> frozenset[ModelObject]:
+        obj = self._object(call, Origin.BUILT, dependent)
+        state.modes[obj] = frozenset({self._fact(Mode.TRAIN, call)})
+        return frozenset({obj})
+
+    def _known_callee(self, call: cst.Call, qualified: str,
+                      args: list[frozenset[ModelObject]], state: State,
+                      ) -> frozenset[ModelObject] | None:
+        first = args[0] if args else frozenset()
+        if qualified in api.WRAPPERS:
+            return first
+        if qualified in api.EXPORTS and first:
+            self.result.exports.append(Export(call, qualified, call.args[0].value, first,
+                                              state.facts(first), self.statement))
+            return frozenset()
+        if qualified in api.OPAQUE_PRODUCERS:
+            return frozenset()
+        if qualified == "copy.deepcopy" and first:
+            new: set[ModelObject] = set()
+            for obj in first:
+                copy = self._object(call, Origin.COPY, obj.mode_dependent, suffix=str(id(obj)))
+                state.modes[copy] = state.modes.get(obj, frozenset())
+                if obj in state.loaded:
+                    state.loaded |= {copy}
+                new.add(copy)
+            return frozenset(new)
+        if qualified in api.MODEL_LOADERS:
+            obj = self._object(call, Origin.LOADED, True)
+            state.modes[obj] = frozenset({self._fact(Mode.TRAIN, call)})
+            state.loaded |= {obj}
+            return frozenset({obj})
+        if qualified in ("torch.nn.Module.eval", "torch.nn.Module.train") and first:
+            mode = Mode.EVAL if qualified.endswith("eval") else self._train_arg(call, 1)
+            self._change(call, call.args[0].value, first, mode, state)
+            return first
+        if qualified in api.SET_GRAD_ENABLED and self._bare_statement(call):
+            flag = _bool_arg(call)
+            state.grad_off = call if flag is False else None
+            return frozenset()
+        if qualified in api.WEIGHT_LOADERS and first:
+            state.loaded |= first
+            return frozenset()
+        if is_torch_layer(qualified):
+            return self._built(call, self.owner.dependence.of_call(call), state)
+        if qualified in api.TRAIN_MODE_FACTORIES or qualified.startswith(
+                api.TRAIN_MODE_FACTORIES_PREFIXES):
+            last = qualified.rsplit(".", 1)[-1]
+            if last[:1].islower() and not last.startswith("get_"):
+                objs = self._built(call, True, state)
+                if any(a.keyword is not None and a.keyword.value in ("weights", "pretrained")
+                       for a in call.args):
+                    state.loaded |= objs
+                return objs
+        if qualified in api.MODE_NEUTRAL_FUNCTIONS or qualified.startswith("logging."):
+            return frozenset()
+        return None
+
+    def _bare_statement(self, call: cst.Call) -> bool:
+        stmt = self.statement
+        return (isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(s, cst.Expr) and s.value is call for s in stmt.body))
+
+    def _train_arg(self, call: cst.Call, position: int) -> Mode:
+        """The mode ``m.train(...)`` sets: TRAIN, EVAL for a constant False, else UNKNOWN."""
+        arg = None
+        for i, a in enumerate(call.args):
+            keyword = a.keyword.value if a.keyword is not None else None
+            if keyword == "mode" or (keyword is None and i == position and a.star == ""):
+                arg = a
+        if arg is None:
+            return Mode.TRAIN
+        value = _constant_bool(arg.value)
+        if value is None:
+            return Mode.UNKNOWN
+        return Mode.TRAIN if value else Mode.EVAL
+
+    def _method(self, call: cst.Call, func: cst.Attribute, method: str,
+                receiver: frozenset[ModelObject], args: list[frozenset[ModelObject]],
+                state: State, bare: bool) -> frozenset[ModelObject]:
+        if method in api.FORWARD_METHODS:
+            self._forward(call, func.value, receiver, state, bare)
+            return frozenset()
+        if method == "eval":
+            self._change(call, func.value, receiver, Mode.EVAL, state)
+            return receiver
+        if method == "train":
+            self._change(call, func.value, receiver, self._train_arg(call, 0), state)
+            return receiver
+        if method == "requires_grad_":
+            if call.args and _constant_bool(call.args[0].value) is False:
+                state.frozen |= receiver
+            return receiver
+        if method == "load_state_dict" or method == "load_adapter":
+            state.loaded |= receiver
+            return frozenset()
+        if method == "apply":
+            if call.args and not self._apply_is_neutral(call.args[0].value):
+                state.set_mode(receiver, frozenset({self._fact(Mode.UNKNOWN, call)}))
+            return receiver
+        if method in api.SELF_RETURNING_METHODS:
+            return receiver
+        if method in api.NEUTRAL_METHODS:
+            return frozenset()
+        # a method of a same-file class: its summary, with the receiver as `self`
+        for obj in receiver:
+            site = obj.site
+            if isinstance(site, cst.Call):
+                name = dotted_name(site.func)
+                target = self.owner.class_method(name, method) if name else None
+                if target is not None and len(receiver) == 1:
+                    return self._apply_summary(call, target, True, list(call.args), args,
+                                               state, receiver)
+        state.set_mode(receiver, frozenset({self._fact(Mode.UNKNOWN, call)}))
+        return frozenset()
+
+    def _apply_is_neutral(self, fn: cst.BaseExpression) -> bool:
+        """``model.apply(init_weights)``: a same-file function that never switches modes."""
+        if isinstance(fn, cst.Name):
+            function = self.owner.functions.get(fn.value)
+            if function is not None:
+                finder = _ModeCallFinder()
+                function.visit(finder)
+                return not finder.found
+        return False
+
+    def _part_method(self, call: cst.Call, func: cst.Attribute, method: str, state: State,
+                     ) -> frozenset[ModelObject] | None:
+        key = expression_key(func.value)
+        part = state.parts.get(key) if key is not None else None
+        if part is None:
+            return None
+        owners, kind = part
+        if kind == "modules" and method in ("eval", "train"):
+            # per-submodule mode switching (MC-dropout helpers, frozen BN): handled by hand
+            state.set_mode(owners, frozenset({self._fact(Mode.UNKNOWN, call)}))
+            return frozenset()
+        if kind == "parameters" and method == "requires_grad_" and call.args and (
+                _constant_bool(call.args[0].value) is False):
+            state.frozen |= owners
+        return frozenset()
+
+    def _forward(self, call: cst.Call, model: cst.BaseExpression,
+                 objects: frozenset[ModelObject], state: State, bare: bool) -> None:
+        inference = self._inference(state)
+        facts = state.facts(objects)
+        frame = self.ctx.loops[-1] if self.ctx.loops else None
+        forward = Forward(
+            call=call, model=model, objects=objects, facts=facts, inference=inference,
+            statement=self.statement, collected=not bare,
+            repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
+            pass_index=self.ctx.pass_index, loaded=bool(objects & state.loaded),
+            frozen=bool(objects & state.frozen),
+        )
+        self.result.forwards.append(forward)
+        for fact in facts:
+            if fact.train_call is not None:
+                fact.train_call.forwards.append(forward)
+        if inference is None:
+            for loop in self.ctx.loops:
+                loop.grad_forwards |= objects
+            self._grad_forwards_outside.update(objects)
+
+    def _change(self, call: cst.CSTNode, model: cst.BaseExpression | None,
+                objects: frozenset[ModelObject], mode: Mode, state: State,
+                via: str | None = None) -> None:
+        record: TrainCall | None = None
+        if mode is Mode.TRAIN and via is None and isinstance(call, cst.Call):
+            record = self.result.train_calls.get(id(call))
+            if record is None:
+                record = TrainCall(call, objects)
+                self.result.train_calls[id(call)] = record
+        state.set_mode(objects, frozenset({self._fact(mode, call, via, record)}))
+        self.result.changes.append(ModeChange(call, model, objects, mode, self.statement,
+                                              tuple(f.node for f in self.ctx.loops), via))
+
+    def _step(self, node: cst.CSTNode, state: State,
+              trained: dict[ModelObject, frozenset[Fact]]) -> None:
+        self.result.has_training = True
+        frame = self.ctx.loops[-1] if self.ctx.loops else None
+        candidates = set(frame.grad_forwards) if frame is not None else set(
+            self._grad_forwards_outside)
+        all_trained = dict(trained)
+        for obj in candidates:
+            all_trained.setdefault(obj, state.modes.get(obj, frozenset()))
+        step = Step(node, self.statement, self.order, all_trained,
+                    tuple(f.node for f in self.ctx.loops))
+        self.result.steps.append(step)
+        for frame_ in self.ctx.loops:
+            frame_.steps.append(step)
+            frame_.trained |= set(all_trained)
+        # an explicit train() followed by a step is ordinary training, not MC dropout
+        for facts in state.modes.values():
+            for fact in facts:
+                if fact.train_call is not None:
+                    fact.train_call.trained = True
+
+    def _touch_unknown(self, args: list[frozenset[ModelObject]], call: cst.Call,
+                       state: State) -> None:
+        """A model passed to a function we cannot see: its mode is unknown afterwards."""
+        for objs in args:
+            if objs:
+                state.set_mode(objs, frozenset({self._fact(Mode.UNKNOWN, call)}))
+
+    def _apply_summary(self, call: cst.Call, function: cst.FunctionDef, is_method: bool,
+                       call_args: list[cst.Arg], args: list[frozenset[ModelObject]],
+                       state: State, receiver: frozenset[ModelObject] | None,
+                       ) -> frozenset[ModelObject]:
+        summary = self.owner.summary(function)
+        if summary is _UNKNOWN_SUMMARY:
+            self._touch_unknown(args, call, state)
+            if receiver:
+                state.set_mode(receiver, frozenset({self._fact(Mode.UNKNOWN, call)}))
+            return frozenset()
+        # map the callee's parameter keys to the caller's objects
+        params = list(summary.param_order)
+        mapping: dict[str, frozenset[ModelObject]] = {}
+        offset = 0
+        if is_method and params:
+            if receiver is not None:
+                mapping[params[0]] = receiver
+            elif "self" in state.names or params[0] == "self":
+                mapping[params[0]] = self.lookup(state, "self") if isinstance(
+                    self.unit, cst.FunctionDef) else frozenset()
+            offset = 1
+        position = offset
+        for arg, objs in zip(call_args, args, strict=False):
+            if arg.star:
+                break
+            if arg.keyword is not None:
+                mapping[arg.keyword.value] = objs
+            elif position < len(params):
+                mapping[params[position]] = objs
+                position += 1
+        for key in summary.effects:
+            if key in mapping or ("." not in key and key in params):
+                continue
+            # a global (or self.attr) the helper reads: the caller's binding of the same key
+            if key.startswith("self.") and not is_method:
+                continue
+            found = (self.lookup(state, key) if key.startswith("self.")
+                     else state.names.get(key))
+            if found:
+                mapping[key] = found
+        name = function.name.value
+        # call sites for the callee's reporting run
+        for key, objs in mapping.items():
+            if objs:
+                self.owner.record_callsite(function, key, state.facts(objs), call)
+        # training inside the helper
+        if summary.trains:
+            trained = {obj: state.modes.get(obj, frozenset())
+                       for key in summary.trains_entry for obj in mapping.get(key, frozenset())}
+            self._step(call, state, trained)
+        # mode effects
+        for key, facts in summary.effects.items():
+            objs = mapping.get(key, frozenset())
+            if not objs:
+                continue
+            if summary.generator:
+                state.set_mode(objs, frozenset({self._fact(Mode.UNKNOWN, call)}))
+                continue
+            modes = {f.mode for f in facts}
+            if modes == {Mode.ENTRY}:
+                continue
+            new: set[Fact] = set()
+            changed_to: Mode | None = None
+            for fact in facts:
+                if fact.mode is Mode.ENTRY:
+                    new |= state.facts(objs)
+                else:
+                    new.add(self._fact(fact.mode, call, via=name))
+                    changed_to = fact.mode if changed_to in (None, fact.mode) else Mode.UNKNOWN
+            for obj in objs:
+                state.modes[obj] = frozenset(new)
+            if changed_to is not None:
+                self.result.changes.append(ModeChange(
+                    call, call_args[0].value if call_args else None, objs, changed_to,
+                    self.statement, tuple(f.node for f in self.ctx.loops), name))
+        # return value
+        result: set[ModelObject] = set()
+        for key in summary.returns_keys:
+            result |= mapping.get(key, frozenset())
+        for index, (callee_obj, facts, loaded) in enumerate(summary.returns_new):
+            obj = self._object(call, callee_obj.origin, callee_obj.mode_dependent,
+                               suffix=f"ret{index}")
+            obj.description = callee_obj.description
+            new_facts = frozenset(
+                self._fact(f.mode, call, via=name) if f.mode is not Mode.ENTRY
+                else self._fact(Mode.UNKNOWN, call) for f in facts)
+            state.modes[obj] = new_facts
+            if loaded:
+                state.loaded |= {obj}
+            result.add(obj)
+        return frozenset(result)
+
+    def _grad_kind(self, expr: cst.BaseExpression) -> str | None:
+        """"off" for no_grad/inference_mode/set_grad_enabled(False), "on" for enable_grad."""
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        qualified = self.imports.resolve(target)
+        if qualified is None:
+            return None
+        if qualified in api.NO_GRAD_CONTEXTS:
+            if isinstance(expr, cst.Call) and "inference_mode" in qualified:
+                flag = _bool_arg(expr, keyword="mode")
+                if flag is False:
+                    return "on"
+                if expr.args and flag is None:
+                    return None
+            return "off"
+        if qualified in api.SET_GRAD_ENABLED and isinstance(expr, cst.Call):
+            flag = _bool_arg(expr, keyword="mode")
+            return "off" if flag is False else "on" if flag is True else None
+        if qualified in api.ENABLE_GRAD:
+            return "on"
+        return None
+
+    def _decorator_inference(self, function: cst.FunctionDef) -> cst.CSTNode | None:
+        for decorator in function.decorators:
+            if self._grad_kind(decorator.decorator) == "off":
+                return function
+        return None
+
+
+class _ModeCallFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value in ("eval", "train", "training"):
+            self.found = True
+
+
+def _is_prepare(call: cst.Call) -> bool:
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "prepare"
+
+
+def _is_optimizer(func: cst.Attribute) -> bool:
+    name = (dotted_name(func.value) or "").rsplit(".", 1)[-1].lower()
+    return any(hint in name for hint in api.OPTIMIZER_NAME_HINTS)
+
+
+def _is_true(expr: cst.BaseExpression) -> bool:
+    return (isinstance(expr, cst.Name) and expr.value == "True") or (
+        isinstance(expr, cst.Integer) and expr.value != "0")
+
+
+def _constant_bool(expr: cst.BaseExpression) -> bool | None:
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
+        return expr.value == "True"
+    if isinstance(expr, cst.Integer):
+        return expr.value != "0"
+    return None
+
+
+def _bool_arg(call: cst.Call, keyword: str = "mode") -> bool | None:
+    for i, arg in enumerate(call.args):
+        if (arg.keyword is None and i == 0 and not arg.star) or (
+                arg.keyword is not None and arg.keyword.value == keyword):
+            return _constant_bool(arg.value)
+    return None
+
+
+def _config_constructor(qualified: str, call: cst.Call) -> bool:
+    """``BertModel(config)``: a model class from a package, built from a config object."""
+    last = qualified.rsplit(".", 1)[-1]
+    if not last[:1].isupper() or qualified.startswith("torch.") or "Config" in last:
+        return False
+    if len(call.args) < 1:
+        return False
+    arg = call.args[0]
+    if arg.keyword is not None and arg.keyword.value != "config":
+        return False
+    text = (dotted_name(arg.value) or "").lower()
+    return "config" in text or text in ("cfg", "conf")
+
+
+# -- helpers for the rules' messages -----------------------------------------------------------
+def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
+    """Why the model is in train mode: "built by `Net(cfg)`", "set by `model.train()`"."""
+    for fact in facts:
+        source = fact.source
+        if source is None:
+            continue
+        text = " ".join(module.code_for_node(source).split())
+        if len(text) > 50:
+            text = text[:47] + "..."
+        if fact.via is not None:
+            return f"set by the helper call `{text}`"
+        if fact.train_call is not None:
+            return f"set by `{text}`"
+        if fact.caller is not None:
+            return f"passed in training mode by a caller (`{text}`)"
+        if isinstance(source, cst.Call) and "load" in text.split("(", 1)[0]:
+            return f"loaded by `{text}`, which keeps the mode it was saved in"
+        return f"built by `{text}`, which starts in training mode"
+    return "in training mode"
+
+
+def code_of(module: cst.Module, node: cst.CSTNode, limit: int = 40) -> str:
+    text = " ".join(module.code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def innermost_loop(loops: tuple[cst.CSTNode, ...]) -> cst.CSTNode | None:
+    return loops[-1] if loops else None

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dropcheck.analysis.modes import Forward, TrainCall, code_of
+from dropcheck.rules.base import Rule
+
+
+@dataclass(frozen=True)
+class McDropoutSite:
+    """What an autofix needs: replace ``<model>.train()`` (``call``) by an eval plus enabling
+    only the dropout modules."""
+
+    call: cst.Call
+    model: cst.BaseExpression
+    forwards: tuple[cst.Call, ...]
+
+
+class McDropoutViaTrain(Rule):
+    """
+    ## What it does
+    Flags `model.train()` used to get stochastic predictions (Monte Carlo dropout): after the
+    call the model runs forward under `torch.no_grad()`/`inference_mode()`, or repeatedly with
+    the outputs collected (`torch.stack([model(x) for _ in range(T)])`), and no training step
+    (`backward()`, `optimizer.step()`) follows before the mode changes again.
+
+    ## Why is this bad?
+    `train()` switches on more than dropout: BatchNorm then normalises with the statistics of
+    each batch (so a prediction depends on what else is in the batch, and a batch of one
+    breaks) and overwrites its running mean/variance with test data, silently changing the
+    model for every later evaluation. Other mode-dependent layers (stochastic depth,
+    layer-specific `self.training` branches) change too.
+
+    Not reported: ordinary training after `train()`; `.train()` on individual dropout
+    submodules; BatchNorm recalibration loops (`torch.optim.swa_utils.update_bn` style) whose
+    forwards' outputs are not collected.
+
+    ## Example
+    ```python
+    model.train()  # enable dropout for MC sampling
+    with torch.no_grad():
+        samples = torch.stack([model(x) for _ in range(30)])
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.train()  # only dropout is stochastic
+    with torch.no_grad():
+        samples = torch.stack([model(x) for _ in range(30)])
+    ```
+    or `with dropcheck.runtime.mc_dropout(model): ...`.
+
+    ## References
+    - Gal & Ghahramani, *Dropout as a Bayesian Approximation*, ICML 2016.
+    - [torch.nn.Module.train](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train)
+    """
+
+    code = "DC007"
+    name = "mc-dropout-via-train"
+    message = "model.train() used for stochastic predictions also switches BatchNorm to batch statistics"
+    requires = ((b".train(",),)
+
+    VALID = [
+        # ordinary training
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nopt = torch.optim.SGD(model.parameters(), 0.1)\nmodel.train()\nfor x, y in loader:\n    loss = (model(x) - y).pow(2).mean()\n    opt.zero_grad()\n    loss.backward()\n    opt.step()\n",
+        # only the dropout submodules
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(), nn.BatchNorm1d(4))\nmodel.eval()\nfor m in model.modules():\n    if isinstance(m, nn.Dropout):\n        m.train()\nwith torch.no_grad():\n    preds = torch.stack([model(x) for _ in range(20)])\n",
+        # BatchNorm recalibration: outputs not collected
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\nmodel.train()\nwith torch.no_grad():\n    for x in loader:\n        model(x)\nmodel.eval()\n",
+    ]
+    INVALID = [
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(), nn.BatchNorm1d(4))\nmodel.eval()\nmodel.train()  # expect: DC007\nwith torch.no_grad():\n    preds = torch.stack([model(x) for _ in range(20)])\n",
+        "import torch\ndef mc_predict(model, x, samples=30):\n    model.train()  # expect: DC007\n    outputs = []\n    for _ in range(samples):\n        outputs.append(model(x))\n    return torch.stack(outputs).mean(0)\n",
+    ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.sites: list[McDropoutSite] = []
+
+    def finish(self) -> None:
+        seen: set[int] = set()
+        for result in self.context.modes.results:
+            for record in result.train_call_records():
+                if id(record.node) in seen or not self._is_mc_dropout(record):
+                    continue
+                seen.add(id(record.node))
+                self._report(record)
+
+    @staticmethod
+    def _is_mc_dropout(record: TrainCall) -> bool:
+        if record.trained or not any(obj.mode_dependent for obj in record.objects):
+            return False
+        sampling = [f for f in record.forwards if f.collected and (
+            f.inference is not None or f.repeated)]
+        if not sampling:
+            return False
+        # a plain forward with grad, outside any repetition, is a training-style forward whose
+        # loss a caller may back-propagate: not sampling
+        return not any(f.inference is None and not f.repeated for f in record.forwards)
+
+    def _report(self, record: TrainCall) -> None:
+        module = self.context.module
+        func = record.node.func
+        target = func.value if isinstance(func, cst.Attribute) else record.node
+        model = code_of(module, target)
+        forwards: tuple[Forward, ...] = tuple(record.forwards)
+        self.sites.append(McDropoutSite(record.node, target, tuple(f.call for f in forwards)))
+        self.report(
+            record.node,
+            f"`{model}.train()` is used for stochastic (MC-dropout) predictions with no "
+            f"training step: it also switches BatchNorm to batch statistics and overwrites its "
+            f"running stats with inference data. Call `{model}.eval()` and re-enable only the "
+            f"dropout modules (`isinstance(m, nn.modules.dropout._DropoutNd)`: `m.train()`), "
+            f"or use `dropcheck.runtime.mc_dropout({model})`",
+        )

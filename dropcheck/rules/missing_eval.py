@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dropcheck.analysis.mode_api import LIGHTNING_EVAL_HOOKS
+from dropcheck.analysis.modes import (
+    FlowResult,
+    Forward,
+    code_of,
+    describe_source,
+    innermost_loop,
+    must_train,
+)
+from dropcheck.rules.base import Rule
+
+
+@dataclass(frozen=True)
+class MissingEvalSite:
+    """What an autofix needs: insert ``<model>.eval()`` before ``statement`` (or before the
+    ``inference`` block that contains it)."""
+
+    call: cst.Call
+    model: cst.BaseExpression
+    statement: cst.BaseStatement
+    inference: cst.CSTNode | None
+
+
+class MissingEval(Rule):
+    """
+    ## What it does
+    Flags a model run forward for inference while it is still in training mode: inside
+    `torch.no_grad()` / `torch.inference_mode()` / `torch.set_grad_enabled(False)`, in a function
+    decorated `@torch.no_grad()` / `@torch.inference_mode()`, or in a predict-style script that
+    loads trained weights and runs the model with no training step anywhere, without
+    `model.eval()` (or `model.train(False)`) first.
+
+    The model is a name or `self.attr` bound to a module built in the same flow (a torch layer,
+    an `nn.Module` subclass of the file, `torch.load(...)`, `Model.from_config(...)`,
+    `Model(config)`, torchvision/timm factories), followed flow-sensitively through wrappers
+    (`DDP(m)`, `torch.compile(m)`, `.module`, `.to(dev)`) and same-file helpers that call
+    `eval()` or return an evaluated model. A later `model.train()` re-arms it.
+
+    ## Why is this bad?
+    `torch.no_grad()` and `inference_mode()` only switch off autograd; they do not change the
+    mode. In training mode dropout keeps zeroing activations and BatchNorm normalises with the
+    statistics of the current batch (and updates its running averages), so validation scores
+    are noisy and too low, and predictions change from call to call. `requires_grad_(False)`
+    freezes weights but does not switch modes either.
+
+    Not reported: `from_pretrained(...)` models (Hugging Face returns them in eval mode), models
+    received as parameters unless a caller in the file passes one in training mode,
+    `torch.jit.load`/`torch.export` results, Lightning's `validation_step`/`test_step`/
+    `predict_step` (the Trainer switches modes), `no_grad` blocks without a model forward (EMA
+    updates, metrics), models whose class has no mode-dependent layer, and forwards under
+    `no_grad` of the model being trained in the same iteration (pseudo-labels, targets).
+
+    ## Example
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("weights.pt"))
+    with torch.no_grad():
+        predictions = model(images)
+    ```
+
+    ## Use instead
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("weights.pt"))
+    model.eval()
+    with torch.no_grad():
+        predictions = model(images)
+    ```
+
+    ## Fix safety
+    Inserting `model.eval()` before the inference block changes the model's outputs (that is
+    the point); if training resumes afterwards it also needs `model.train()`.
+
+    ## References
+    - [torch.nn.Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
+    - [Autograd mechanics: locally disabling gradient computation](https://pytorch.org/docs/stable/notes/autograd.html#locally-disabling-gradient-computation)
+    """
+
+    code = "DC001"
+    name = "missing-eval"
+    message = "Model runs forward for inference in training mode: call model.eval() first"
+    # An inference context, or weights loaded / frozen for a predict-style flow.
+    requires = (
+        (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
+         b"weights", b"pretrained"),
+    )
+
+    VALID = [
+        # eval before inference
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\nmodel.eval()\nwith torch.no_grad():\n    y = model(x)\n",
+        # from_pretrained returns eval mode
+        "import torch\nfrom transformers import AutoModel\nmodel = AutoModel.from_pretrained('bert-base-uncased')\nwith torch.no_grad():\n    out = model(**batch)\n",
+        # a parameter: the caller decides
+        "import torch\n@torch.no_grad()\ndef evaluate(model, loader):\n    return [model(x) for x in loader]\n",
+        # TorchScript results
+        "import torch\nmodel = torch.jit.load('model.pt')\nwith torch.no_grad():\n    y = model(x)\n",
+        # no forward inside no_grad (EMA update)
+        "import torch, copy\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nema = copy.deepcopy(model)\nwith torch.no_grad():\n    for e, p in zip(ema.parameters(), model.parameters()):\n        e.mul_(0.99).add_(p, alpha=0.01)\n",
+        # a model without mode-dependent layers
+        "import torch\nimport torch.nn as nn\nclass MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n    def forward(self, x):\n        return torch.relu(self.fc(x))\nmodel = MLP()\nwith torch.no_grad():\n    y = model(x)\n",
+        # chained eval and train(False)
+        "import torch\nimport torch.nn as nn\nmodel = nn.Dropout().to('cpu').eval()\nwith torch.no_grad():\n    y = model(x)\nnet = nn.Dropout()\nnet.train(mode=False)\nwith torch.inference_mode():\n    z = net(x)\n",
+    ]
+    INVALID = [
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\nmodel.load_state_dict(torch.load('w.pt'))\nwith torch.no_grad():\n    y = model(x)  # expect: DC001\n",
+        # eval, then train again, then inference
+        "import torch\nimport torch.nn as nn\nmodel = nn.Dropout()\nmodel.eval()\nmodel.train()\nloss = model(x).sum()\nloss.backward()\nwith torch.no_grad():\n    y = model(x)  # expect: DC001\n",
+        # inference_mode decorator on a freshly built model
+        "import torch\nimport torch.nn as nn\n@torch.inference_mode\ndef predict(x):\n    model = nn.LSTM(8, 8)\n    model.load_state_dict(torch.load('w.pt'))\n    return model(x)  # expect: DC001\n",
+        # requires_grad_(False) is not eval
+        "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\nmodel.requires_grad_(False)\npreds = model(x)  # expect: DC001\n",
+    ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        #: One entry per finding, for the autofix.
+        self.sites: list[MissingEvalSite] = []
+
+    def finish(self) -> None:
+        seen: set[int] = set()
+        modes = self.context.modes
+        for result in modes.results:
+            unit = result.unit
+            if isinstance(unit, cst.FunctionDef) and unit.name.value in LIGHTNING_EVAL_HOOKS:
+                continue  # the Lightning Trainer calls model.eval() around these
+            for forward in result.forwards:
+                if id(forward.call) in seen or not self._reportable(forward, result):
+                    continue
+                seen.add(id(forward.call))
+                self._report(forward, result)
+
+    def _reportable(self, forward: Forward, result: FlowResult) -> bool:
+        if not must_train(forward.facts):
+            return False
+        if any(f.train_call is not None and not f.train_call.trained for f in forward.facts):
+            return False  # an explicit train() for inference: MC dropout (DC007) or BN recal
+        if not any(obj.mode_dependent for obj in forward.objects):
+            return False
+        if forward.inference is None and (
+                result.has_training or not (forward.loaded or forward.frozen)):
+            # not predict-style (trained weights loaded or frozen, and nothing trains here)
+            return False
+        # the model being trained, run under no_grad in the same iteration (pseudo-labels,
+        # targets, train-accuracy): a training-time forward, not inference
+        if forward.frame is not None:
+            for step in result.steps:
+                if (innermost_loop(step.loops) is forward.frame.node
+                        and forward.objects & step.trained.keys()):
+                    return False
+        return True
+
+    def _report(self, forward: Forward, result: FlowResult) -> None:
+        module = self.context.module
+        model = code_of(module, forward.model)
+        if forward.inference is None:
+            where = "after its trained weights are loaded, in a flow with no training step"
+            if forward.frozen:
+                where = ("after `requires_grad_(False)`, which freezes the weights but does "
+                         "not switch off dropout or BatchNorm's batch statistics")
+        elif isinstance(forward.inference, cst.FunctionDef):
+            where = (f"in `{forward.inference.name.value}()`, decorated to disable grad "
+                     "(which does not switch modes)")
+        elif isinstance(forward.inference, cst.With):
+            where = "inside a no-grad block (which does not switch modes)"
+        else:
+            where = "after `torch.set_grad_enabled(False)` (which does not switch modes)"
+        why = describe_source(module, forward.facts)
+        caller = next((f.caller for f in forward.facts if f.caller is not None), None)
+        if caller is not None:
+            why = f"a caller passes it in training mode: `{code_of(module, caller)}`"
+        self.sites.append(MissingEvalSite(forward.call, forward.model, forward.statement,
+                                          forward.inference))
+        self.report(
+            forward.call,
+            f"`{model}` runs for inference {where} while still in training mode ({why}): "
+            f"dropout stays active and BatchNorm uses batch statistics, so outputs are noisy "
+            f"and wrong. Call `{model}.eval()` before inference (and `.train()` before "
+            f"training resumes)",
+        )
