@@ -203,7 +203,8 @@ def canonical_function(func: Callable[..., Any]) -> str:
     if owner is not None or getattr(func, "__self__", None) is torch.Tensor:
         return f"Tensor.{name}"
     module = getattr(func, "__module__", None) or "torch"
-    if module.startswith("torch.nn.functional"):
+    # torch._C._nn holds the C++ parts of torch.nn.functional (scaled_dot_product_attention).
+    if module.startswith("torch.nn.functional") or module == "torch._C._nn":
         return f"torch.nn.functional.{name}"
     if module.startswith("torch._C") or module == "torch" or module.startswith("torch."):
         return f"torch.{name}"

@@ -52,6 +52,8 @@ class _Module:
     dropped: int = 0
     unit: str = "units"
     scaling: str | None = None
+    #: The scaling problem is "kept units equal the input": moot if nothing was dropped.
+    unscaled: bool = False
     rate_testable: bool = True
 
 
@@ -103,6 +105,10 @@ def _trials(keep: torch.Tensor, drop: torch.Tensor, lead: int | None,
     agree (kept or dropped); uninformative elements (x == 0 for inverted dropout) are ignored."""
     if empirical:
         constant = _constant_dims(keep, drop)
+        if len(constant) == sum(1 for s in keep.shape if s > 1) and 0 in constant:
+            # No variation at all (nothing dropped): judge it on its samples, the coarsest
+            # structure a dropout uses (DropPath drops whole samples).
+            constant.remove(0)
         order = [d for d in range(keep.dim()) if d not in constant] + constant
         keep, drop = keep.permute(order), drop.permute(order)
         lead = keep.dim() - len(constant)
@@ -174,7 +180,9 @@ def _observe(entry: _Module) -> None:
                 entry.rate_testable = False
                 continue
             message, factor = _scaling_problem(x, y, p, eps)
-            entry.scaling = entry.scaling or message
+            if entry.scaling is None:
+                entry.scaling = message
+                entry.unscaled = factor is not None and abs(float(factor) - 1) <= 1e-3
             if factor is None:
                 entry.rate_testable = False
                 continue
@@ -192,7 +200,7 @@ def _observe(entry: _Module) -> None:
 def _verdict(entry: _Module, alpha: float) -> list[RuntimeFinding]:
     out: list[RuntimeFinding] = []
     module, path = entry.module, entry.path
-    if entry.scaling is not None:
+    if entry.scaling is not None and not (entry.unscaled and entry.dropped == 0):
         out.append(finding("DC103", path, module, entry.scaling))
     if entry.p is None or not entry.rate_testable:
         return out
@@ -320,8 +328,9 @@ def check_dropout_scaling(model: nn.Module, *args: Any, alpha: float = 1e-9, see
     Blind spot: at ``p = 0.5`` dropping and keeping are equally likely, so a keep/drop confusion
     does not change the drop fraction and cannot be seen (its scaling, 1/p = 1/(1 - p), is also
     the same). Custom modules whose drops are correlated are tested on the pattern they show
-    (trials are counted across the dimensions along which their drops vary); a custom module
-    without a rate attribute is only checked for eval identity.
+    (trials are counted across the dimensions along which their drops vary; one that drops
+    nothing is judged on its batch dimension); a custom module without a rate attribute is only
+    checked for eval identity.
 
     Every module's ``training`` flag and the caller's RNG state are restored.
     """
