@@ -422,6 +422,8 @@ class Walker:
         self.returned: list[tuple[frozenset[ModelObject], State]] = []
         self._loop_exits: list[tuple[list[State], list[State]]] = []
         self._bare_call: cst.Call | None = None
+        #: Enclosing ``finally:`` bodies (a return runs them before leaving).
+        self._finally: list[list[cst.BaseStatement]] = []
         self.is_generator = False
         self.local_names: set[str] = set()
         self.end_state: State | None = None
@@ -602,8 +604,20 @@ class Walker:
             return state
         if isinstance(small, cst.Return):
             objs = self.value(small.value, state) if small.value is not None else frozenset()
-            self.returned.append((objs, state.copy()))
-            self.exits.append(state)
+            exit_state: State | None = state
+            # a return inside `try: ... finally:` runs the finally blocks first
+            pending = self._finally
+            self._finally = []
+            try:
+                for final in reversed(pending):
+                    if exit_state is None:
+                        break
+                    exit_state = self.block(final, exit_state.copy())
+            finally:
+                self._finally = pending
+            if exit_state is not None:
+                self.returned.append((objs, exit_state.copy()))
+                self.exits.append(exit_state)
             return None
         if isinstance(small, cst.Raise):
             if small.exc is not None:
@@ -707,15 +721,21 @@ class Walker:
                 self.ctx.inference.pop()
 
     def _try(self, stmt: cst.Try | cst.TryStar, state: State) -> State | None:
-        body = self.block(block_statements(stmt.body), state.copy())
-        start = join([state, body]) or state
-        branches: list[State | None] = []
-        for handler in stmt.handlers:
-            branches.append(self.block(block_statements(handler.body), start.copy()))
-        if stmt.orelse is not None:
-            branches.append(self.block(block_statements(stmt.orelse.body), body))
-        else:
-            branches.append(body)
+        if stmt.finalbody is not None:
+            self._finally.append(block_statements(stmt.finalbody.body))
+        try:
+            body = self.block(block_statements(stmt.body), state.copy())
+            start = join([state, body]) or state
+            branches: list[State | None] = []
+            for handler in stmt.handlers:
+                branches.append(self.block(block_statements(handler.body), start.copy()))
+            if stmt.orelse is not None:
+                branches.append(self.block(block_statements(stmt.orelse.body), body))
+            else:
+                branches.append(body)
+        finally:
+            if stmt.finalbody is not None:
+                self._finally.pop()
         after = join(branches)
         if stmt.finalbody is not None:
             final_in = after if after is not None else start.copy()

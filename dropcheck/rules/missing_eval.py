@@ -178,7 +178,7 @@ class MissingEval(Rule):
                                           forward.inference))
         self.report(
             forward.call,
-            f"`{model}` runs for inference {where} while still in training mode ({why}): "
+            f"`{model}` is still in training mode ({why}) but runs for inference {where}: "
             f"dropout stays active and BatchNorm uses batch statistics, so outputs are noisy "
             f"and wrong. Call `{model}.eval()` before inference (and `.train()` before "
             f"training resumes)",
