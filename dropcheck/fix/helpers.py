@@ -20,11 +20,13 @@ def reference(
     import reaches it (``from torch.nn import Dropout2d``, after the file's own import from
     ``torch.nn``)."""
     aliases = context.imports.aliases
-    local_defs = context.imports.local_defs
+    bindings = context.module_bindings.bindings
     best: tuple[int, str] | None = None
     for local, target in aliases.items():
-        if local in local_defs:
-            continue  # rebound in the file: not reliably the import
+        if not bindings.get(local) or not all(
+            isinstance(node, cst.ImportAlias) for node in bindings[local]
+        ):
+            continue  # imported only inside a function, or rebound: not reliably the import
         if target == qualified:
             return cst.Name(local), ()
         if qualified.startswith(target + ".") and (best is None or len(target) > best[0]):
@@ -36,7 +38,7 @@ def reference(
             expr = cst.Attribute(value=expr, attr=cst.Name(part))
         return expr, ()
     module, _, name = qualified.rpartition(".")
-    if name in aliases or name in local_defs:
+    if name in aliases or name in bindings:
         return None  # the name means something else here
     anchor = _import_anchor(context, module)
     statement = f"from {module} import {name}"
@@ -159,3 +161,32 @@ def insert_at_top_of_body(block_owner: cst.CSTNode, *statements: str) -> InsertB
     if not isinstance(body, cst.IndentedBlock) or not body.body:
         return None
     return InsertBefore(body.body[0], tuple(statements))
+
+
+def contains(tree: cst.CSTNode, target: cst.CSTNode) -> bool:
+    """Whether ``target`` is ``tree`` or one of its descendants (by identity)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node is target:
+            return True
+        stack.extend(node.children)
+    return False
+
+
+def self_attribute_uses(module: cst.Module, attribute: str) -> int:
+    """How many times ``self.<attribute>`` appears in the file (assignments included)."""
+
+    class Count(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = 0
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if (node.attr.value == attribute and isinstance(node.value, cst.Name)
+                    and node.value.value == "self"):
+                self.found += 1
+
+    counter = Count()
+    module.visit(counter)
+    return counter.found

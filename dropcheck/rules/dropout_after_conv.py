@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import LayerStep, through_text, walk_back
+from dropcheck.fix.builders import channel_dropout
 from dropcheck.rules.base import Rule
 
 #: Layers that keep a convolution's feature map a feature map.
@@ -61,6 +62,14 @@ class DropoutAfterConv(Rule):
         nn.Dropout2d(0.2),  # drops whole channels
     )
     ```
+
+    ## Fix safety
+    The fix renames the dropout to its channel-wise counterpart matching the convolution
+    (`nn.Dropout` -> `nn.Dropout2d` after `Conv2d`, `F.dropout` -> `F.dropout1d` after `Conv1d`,
+    `nn.AlphaDropout` -> `nn.FeatureAlphaDropout`), keeping the arguments. It is unsafe:
+    dropping whole channels regularizes far more strongly at the same `p`, so the rate usually
+    needs re-tuning. It is offered only where that dropout runs in this one place (an
+    `nn.Sequential` element, a functional call, or an `__init__` attribute used once).
 
     ## References
     - Tompson et al., *Efficient Object Localization Using Convolutional Networks*, CVPR 2015
@@ -164,4 +173,5 @@ class DropoutAfterConv(Rule):
                 f"activations of a {dims}-D feature map whose neighbours are strongly "
                 f"correlated, so it barely regularizes; use {suggestion} to drop whole channels "
                 f"of the {source.label} feature map, or DropBlock",
+                fix=channel_dropout(self.context, step, dims),
             )
