@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import click
 
 from dropcheck import __version__
-from dropcheck.engine import LintOptions
-from dropcheck.findings import NOT_ANALYSED_CODE
-from dropcheck.output import FORMATS
-from dropcheck.rules import SelectionError, all_rules, rule_by_code, select_rules
-from dropcheck.runner import lint_paths
+from dropcheck.cache import DEFAULT_CACHE_DIR
+from dropcheck.config import ConfigError, FileSettings, Overrides, Resolver, explicitly_excluded
+from dropcheck.discovery import iter_files
+from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, LintOptions
+from dropcheck.findings import NOT_ANALYSED_CODE, Finding
+from dropcheck.output import FORMATS, render
+from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
+from dropcheck.runner import RunOptions, RunStats
+from dropcheck.runner import lint_paths as run_paths
+
+if TYPE_CHECKING:
+    from dropcheck.fix.run import FileFix
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -23,18 +33,77 @@ def _codes(value: str | None) -> list[str] | None:
     return [part for part in value.replace(" ", ",").split(",") if part]
 
 
+class _ByteSize(click.ParamType):
+    """A size in bytes: ``500000``, ``500KB``, ``2MB`` (powers of 1000, as ``ls --si``)."""
+
+    name = "size"
+    _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2,
+              "G": 1000**3, "GB": 1000**3}
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace("_", "")
+        number = text.rstrip("KMGB")
+        unit = text[len(number):]
+        try:
+            size = int(float(number) * self._UNITS[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (bytes, or a number with KB/MB)", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r}: the size must be positive", param, ctx)
+        return size
+
+
 @click.command(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 no findings, 1 findings, 2 a file could not be analysed or usage "
-    "error. `dropcheck rule DC003` explains a rule; `dropcheck rule --all` lists them.",
+    "error. `dropcheck rule DC003` explains a rule; `dropcheck rule --all` lists them. "
+    "Settings come from [tool.dropcheck] in the nearest pyproject.toml; the command line wins.",
 )
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=False, type=click.Path())
 @click.option("--format", "output_format", type=click.Choice(sorted(FORMATS)), default="text",
               show_default=True, help="Output format.")
-@click.option("--select", metavar="CODES", help="Comma-separated codes or prefixes (DC00, ALL).")
+@click.option("--select", metavar="CODES", help="Comma-separated codes or prefixes (DC00, ALL); "
+              "replaces the configured selection.")
+@click.option("--extend-select", metavar="CODES", help="Codes or prefixes to enable as well.")
 @click.option("--ignore", metavar="CODES", help="Comma-separated codes or prefixes to skip.")
 @click.option("--preview", is_flag=True, help="Enable preview rules matched by --select.")
-@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks of internal errors.")
+@click.option("--extend-exclude", metavar="PATTERNS",
+              help="Comma-separated path patterns to skip as well as the configured ones.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply excludes and .gitignore to paths given explicitly too (pre-commit).")
+@click.option("--show-settings", metavar="PATH", type=click.Path(),
+              help="Print the effective settings for PATH and exit.")
+@click.option("--output-file", "-o", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the report to FILE instead of standard output.")
+@click.option("--statistics", is_flag=True, help="Print counts per rule instead of findings.")
+@click.option("--exit-zero", is_flag=True,
+              help="Exit 0 even when there are findings (2 still means a file was not analysed).")
+@click.option("--add-noqa", is_flag=True,
+              help="Append `# noqa: CODE` to every line with a finding (adopt on a big codebase).")
+@click.option("--fix", is_flag=True,
+              help="Apply safe fixes (unsafe ones too with --unsafe-fixes), then report what "
+              "remains.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Also apply fixes that change behaviour and need review.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the fixes as a unified diff and write nothing (exit 1 if any).")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="With --fix: exit 1 when anything was fixed, even if nothing remains.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show tracebacks of internal errors, and what the run did (files linted, "
+              "served from the cache, worker processes) on stderr.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes; 0 uses every available core, 1 lints in one process.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=DEFAULT_CACHE_DIR,
+              show_default=True, envvar="DROPCHECK_CACHE_DIR",
+              help="Folder of the result cache (env DROPCHECK_CACHE_DIR).")
+@click.option("--max-file-size", type=_ByteSize(), default=DEFAULT_MAX_FILE_BYTES,
+              show_default="2MB", metavar="SIZE",
+              help="Larger files are not parsed (DC000); bytes, or with a KB/MB suffix.")
 @click.option("--no-prefilter", is_flag=True, hidden=True,
               help="Parse every file (for testing that the pre-filter changes nothing).")
 @click.version_option(__version__, "--version", prog_name="dropcheck")
@@ -42,22 +111,179 @@ def check(
     paths: Sequence[str],
     output_format: str,
     select: str | None,
+    extend_select: str | None,
     ignore: str | None,
     preview: bool,
+    extend_exclude: str | None,
+    force_exclude: bool,
+    show_settings: str | None,
+    output_file: str | None,
+    statistics: bool,
+    exit_zero: bool,
+    add_noqa: bool,
+    fix: bool,
+    unsafe_fixes: bool,
+    show_diff: bool,
+    exit_non_zero_on_fix: bool,
     verbose: bool,
+    jobs: int,
+    no_cache: bool,
+    cache_dir: str,
+    max_file_size: int,
     no_prefilter: bool,
 ) -> None:
-    """Find dropout misuse in PyTorch code under PATHS (files or folders)."""
+    """Find dropout misuse in PyTorch code under PATHS (files, folders, notebooks)."""
     try:
-        rules = select_rules(_codes(select), _codes(ignore) or (), preview=preview)
+        overrides = Overrides(
+            select=tuple(validate_selectors(_codes(select) or [])) if select is not None
+            else None,
+            ignore=tuple(validate_selectors(_codes(ignore) or ())),
+            extend_select=tuple(validate_selectors(_codes(extend_select) or ())),
+            extend_exclude=tuple(_codes(extend_exclude) or ()),
+            preview=preview,
+            force_exclude=force_exclude,
+        )
     except SelectionError as error:
         raise click.UsageError(str(error)) from None
-    options = LintOptions(rules=rules, prefilter=not no_prefilter, verbose=verbose)
-    findings = lint_paths(paths, options)
-    sys.stdout.write(FORMATS[output_format](findings))
+    resolver = Resolver(overrides)
+    if show_settings is not None:
+        try:
+            sys.stdout.write(resolver.describe(show_settings))
+        except ConfigError as error:
+            _config_error(error)
+        sys.exit(EXIT_CLEAN)
+    if not paths:
+        raise click.UsageError("Missing argument 'PATH...'.")
+    base = LintOptions(rules=[], prefilter=not no_prefilter, verbose=verbose,
+                       max_file_bytes=max_file_size)
+    stats = RunStats()
+    lint_paths = functools.partial(
+        run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir),
+        stats=stats)
+    fixed: list[FileFix] = []
+    run = _fixer(fixed, unsafe=unsafe_fixes, write=not show_diff) if fix or show_diff \
+        else lint_paths
+    try:
+        findings = _lint(paths, resolver, base, run)
+    except ConfigError as error:
+        _config_error(error)
+    if verbose:
+        sys.stderr.write(f"dropcheck: {stats.files} files: {stats.linted} linted, "
+                         f"{stats.cached} from the cache, {stats.workers} worker processes\n")
+    if show_diff:
+        _print_diff(fixed, findings)
+    if fix:
+        exit_non_zero_on_fix = _report_fixes(fixed) and exit_non_zero_on_fix
+    if add_noqa:
+        from dropcheck.suppression import add_noqa as write_noqa
+
+        added, files, skipped = write_noqa(findings)
+        for path, reason in skipped:
+            sys.stderr.write(f"dropcheck: {path}: noqa not added: {reason}\n")
+        sys.stderr.write(f"Added {added} noqa directive{'s' if added != 1 else ''} to {files} "
+                         f"file{'s' if files != 1 else ''}.\n")
+        errors = any(f.code == NOT_ANALYSED_CODE for f in findings)
+        sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
+    color = output_file is None and output_format == "text" and _use_color(sys.stdout)
+    report = render(output_format, findings, color=color, statistics=statistics)
+    if output_file is not None:
+        try:
+            with open(output_file, "w", encoding="utf-8", newline="") as handle:
+                handle.write(report)
+        except OSError as error:
+            sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
+                             f"{error.strerror or error}\n")
+            sys.exit(EXIT_ERROR)
+    else:
+        sys.stdout.write(report)
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)
+    if fix and exit_non_zero_on_fix:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN)
+
+
+Runner = Callable[[Sequence[str], LintOptions], list[Finding]]
+
+
+def _fixer(results: list[FileFix], *, unsafe: bool, write: bool) -> Runner:
+    """A runner that fixes each group of files and returns the findings that remain."""
+    from dropcheck.fix.run import fix_paths
+
+    def run(files: Sequence[str], options: LintOptions) -> list[Finding]:
+        done = fix_paths(files, options, unsafe=unsafe, write=write)
+        results.extend(done)
+        return [f for result in done for f in result.remaining]
+
+    return run
+
+
+def _print_diff(results: Sequence[FileFix], findings: Sequence[Finding]) -> NoReturn:
+    """``--diff``: the diffs on stdout, a count on stderr; exit 1 when something would change
+    (as ruff), 2 when a file could not be analysed."""
+    results = sorted(results, key=lambda r: r.path)
+    sys.stdout.write("".join(result.diff() for result in results))
+    _report_skipped(results)
+    count = sum(len(result.applied) for result in results if result.changed)
+    sys.stderr.write(f"Would fix {count} finding{'s' if count != 1 else ''}.\n" if count
+                     else "No fixes available.\n")
+    if any(f.code == NOT_ANALYSED_CODE for f in findings):
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if count else EXIT_CLEAN)
+
+
+def _report_fixes(results: Sequence[FileFix]) -> bool:
+    """Say on stderr what ``--fix`` did; True when it changed something."""
+    results = sorted(results, key=lambda r: r.path)
+    _report_skipped(results)
+    for result in results:
+        if result.error is not None:
+            sys.stderr.write(f"dropcheck: {result.path}: not fixed: {result.error}\n")
+    written = [r for r in results if r.changed and r.error is None]
+    count = sum(len(r.applied) for r in written)
+    if count:
+        sys.stderr.write(f"Fixed {count} finding{'s' if count != 1 else ''} in {len(written)} "
+                         f"file{'s' if len(written) != 1 else ''}.\n")
+    return bool(count)
+
+
+def _report_skipped(results: Sequence[FileFix]) -> None:
+    for result in results:
+        for finding, reason in result.skipped:
+            sys.stderr.write(f"dropcheck: {result.path}:{finding.line}:{finding.column}: "
+                             f"{finding.code} fix skipped: {reason}\n")
+
+
+def _lint(paths: Sequence[str], resolver: Resolver, base: LintOptions,
+          run: Runner = run_paths) -> list[Finding]:
+    """Discover files (excludes, .gitignore), resolve each file's settings, lint each group of
+    files that share settings with one runner call, and merge in a deterministic order."""
+    def skip(path: str) -> bool:
+        return resolver.force_exclude(path) and explicitly_excluded(resolver, path)
+
+    groups: dict[FileSettings, list[str]] = {}
+    for path in iter_files(list(paths), resolver.is_excluded, skip):
+        groups.setdefault(resolver.settings_for(path), []).append(path)
+    findings: list[Finding] = []
+    for settings, files in groups.items():
+        findings.extend(run(files, settings.lint_options(base)))
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
+
+
+def _config_error(error: ConfigError) -> NoReturn:
+    sys.stderr.write(f"dropcheck: error: {error}\n")
+    sys.exit(EXIT_ERROR)
+
+
+def _use_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
 @click.command(name="rule", context_settings={"help_option_names": ["-h", "--help"]})

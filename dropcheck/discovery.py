@@ -1,9 +1,10 @@
-"""Which files to lint: explicit paths as given, folders walked for Python sources."""
+"""Which files to lint: explicit paths as given, folders walked for Python sources and
+Jupyter notebooks. The caller may pass an exclusion predicate (config excludes, .gitignore)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 #: Folder names never walked into (virtualenvs are also recognised by their pyvenv.cfg).
 SKIP_DIRS = frozenset({
@@ -11,20 +12,32 @@ SKIP_DIRS = frozenset({
     ".pytest_cache", ".ruff_cache", ".dropcheck_cache", "node_modules", "site-packages",
     "build", "dist", ".eggs", "__pypackages__", ".ipynb_checkpoints",
 })
-SOURCE_SUFFIXES = (".py", ".pyi")
+SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
+
+#: ``excluded(path, is_dir)``: whether a folder walk skips ``path``.
+Excluded = Callable[[str, bool], bool]
 
 
 def _is_virtualenv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
 
-def iter_files(paths: list[str]) -> Iterator[str]:
+def iter_files(
+    paths: list[str],
+    excluded: Excluded | None = None,
+    skip_explicit: Callable[[str], bool] | None = None,
+) -> Iterator[str]:
     """Yield each explicit path (whatever it is: the engine reports what it cannot read) and
-    every Python source under each folder, in a deterministic order."""
+    every Python source under each folder, in a deterministic order.
+
+    ``excluded`` replaces the built-in folder skip list during walks (virtualenvs are always
+    skipped); ``skip_explicit`` drops explicit paths (``--force-exclude``)."""
     seen: set[str] = set()
     for given in paths:
+        if skip_explicit is not None and skip_explicit(given):
+            continue
         if os.path.isdir(given) and not given.endswith(SOURCE_SUFFIXES):
-            for found in _walk(given):
+            for found in _walk(given, excluded):
                 if found not in seen:
                     seen.add(found)
                     yield found
@@ -33,7 +46,7 @@ def iter_files(paths: list[str]) -> Iterator[str]:
             yield given
 
 
-def _walk(root: str) -> Iterator[str]:
+def _walk(root: str, excluded: Excluded | None = None) -> Iterator[str]:
     visited: set[tuple[int, int]] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         try:
@@ -46,11 +59,20 @@ def _walk(root: str) -> Iterator[str]:
             dirs[:] = []
             continue
         visited.add(key)
-        dirs[:] = sorted(
-            d for d in dirs
-            if d not in SKIP_DIRS and not d.endswith(".egg-info")
-            and not _is_virtualenv(os.path.join(folder, d))
-        )
+        if excluded is None:
+            dirs[:] = sorted(
+                d for d in dirs
+                if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                and not _is_virtualenv(os.path.join(folder, d))
+            )
+        else:
+            dirs[:] = sorted(
+                d for d in dirs
+                if not _is_virtualenv(os.path.join(folder, d))
+                and not excluded(os.path.join(folder, d), True)
+            )
         for name in sorted(files):
             if name.endswith(SOURCE_SUFFIXES):
-                yield os.path.join(folder, name)
+                path = os.path.join(folder, name)
+                if excluded is None or not excluded(path, False):
+                    yield path

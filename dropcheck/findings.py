@@ -81,6 +81,9 @@ class Finding:
     message: str
     #: How to fix it, when dropcheck knows; always present in ``to_dict()`` (null if none).
     fix: Fix | None = None
+    #: For a Jupyter notebook: the cell's 1-based position in it; ``line``/``end_line`` are then
+    #: relative to that cell. None for ordinary source files.
+    cell: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,8 +91,8 @@ class Finding:
         return data
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
 
 
 def not_analysed(path: str, reason: str, line: int = 1, column: int = 1) -> Finding:
