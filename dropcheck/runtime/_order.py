@@ -104,8 +104,8 @@ def _keeps_map(event: Event) -> bool:
 def _label(event: Event) -> str:
     short = event.name.replace(_F, "F.").replace("torch.nn.", "nn.")
     if event.is_module:
-        return f"{event.path or '<root>'} ({type(event.module).__name__})"
-    return f"{short} in {event.path or '<root>'}"
+        return f"`{event.path or '<root>'}` ({type(event.module).__name__})"
+    return f"{short} in `{event.path or '<root>'}`"
 
 
 def _where(event: Event) -> tuple[str, nn.Module | str]:
@@ -170,8 +170,8 @@ def _dc009(event: Event) -> RuntimeFinding | None:
         if conv is not None and _CONV.get(conv.name) == 2:
             return finding("DC009", *_where(event),
                            f"{what} on the 4-D output {shape_text(x)} of {_label(conv)} treats "
-                           f"it as one unbatched (C, D, H, W) volume and drops whole samples' "
-                           f"channels across the batch; use nn.Dropout2d")
+                           f"it as one unbatched (C, D, H, W) volume: the batch dimension becomes "
+                           f"the channels, so it drops whole samples; use nn.Dropout2d")
     return None
 
 
