@@ -35,7 +35,7 @@ def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": rule.summary()},
-        "fullDescription": {"text": doc, "markdown": doc},
+        "fullDescription": {"text": _section(doc, "What it does") or rule.summary()},
         "help": {"text": doc, "markdown": doc},
         "defaultConfiguration": {"level": "warning", "enabled": not rule.preview},
         "properties": {"preview": rule.preview, "tags": ["pytorch", "dropout"]},
@@ -44,6 +44,20 @@ def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
     if url:
         descriptor["helpUri"] = url
     return descriptor
+
+
+def _section(doc: str, title: str) -> str:
+    """The text of one ``## title`` section of a rule's docs."""
+    lines = doc.splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        if line.startswith("## "):
+            inside = line[3:].strip().lower() == title.lower()
+            continue
+        if inside:
+            out.append(line)
+    return "\n".join(out).strip()
 
 
 def _not_analysed_descriptor() -> dict[str, Any]:

@@ -1,0 +1,140 @@
+"""Jupyter notebooks: code cells linted as one program, magics neutralised, findings carry the
+cell and a cell-relative line in every format; a broken notebook is a DC000."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dropcheck.engine import LintOptions, lint_path
+from dropcheck.notebook import Cell, neutralise, to_program
+from dropcheck.rules import all_rules
+from tests.conftest import Run
+
+
+def notebook(*cells: tuple[str, str], language: str | None = "python") -> str:
+    metadata = {"language_info": {"name": language}} if language else {}
+    return json.dumps({
+        "cells": [
+            {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True),
+             **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+            for kind, source in cells
+        ],
+        "metadata": metadata, "nbformat": 4, "nbformat_minor": 5,
+    }, indent=1)
+
+
+FLOW = notebook(
+    ("markdown", "# Training a classifier\n"),
+    ("code", "%matplotlib inline\n!pip install torch\nimport torch\nimport torch.nn as nn\n"),
+    ("code", "files = !ls data\n%time x = 1\nmodel = nn.Sequential(\n    nn.Linear(4, 4),\n"
+             "    nn.Dropout(0.9),\n)\n"),
+    ("markdown", "Evaluate:"),
+    ("code", "model?\nmodel.load_state_dict(torch.load('w.pt'))\nwith torch.no_grad():\n"
+             "    y = model(x)\n"),
+    ("code", "%%bash\necho 'nn.Dropout(0.9)' > x.txt\n"),
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cells_are_one_program_and_findings_map_to_cells(tmp_path: Path) -> None:
+    path = write(tmp_path / "train.ipynb", FLOW)
+    findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
+    got = sorted((f.code, f.cell, f.line, f.column) for f in findings)
+    # DC002 in cell 3, line 5; DC001: the model built in cell 3 runs under no_grad in cell 5
+    # without eval() (only detectable when the cells are one flow).
+    assert ("DC002", 3, 5, 5) in got
+    assert ("DC001", 5, 4, 9) in got
+    assert all(code != "DC000" for code, *_ in got), got
+    # Nothing from the %%bash cell.
+    assert all(cell != 6 for _, cell, *_ in got)
+
+
+def test_text_json_sarif_github_junit_carry_the_cell(tmp_path: Path, run_dropcheck: Run) -> None:
+    write(tmp_path / "nb.ipynb", FLOW)
+    text = run_dropcheck("--select", "DC002", "nb.ipynb", cwd=tmp_path)
+    assert text.returncode == 1
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("nb.ipynb:cell 3:5:5: DC002 [high-dropout-rate] ")
+    assert "5 |     nn.Dropout(0.9)," in lines  # the excerpt comes from the cell
+    data = json.loads(run_dropcheck("--select", "DC002", "--format", "json", "nb.ipynb",
+                                    cwd=tmp_path).stdout)
+    assert [(d["cell"], d["line"], d["column"], d["end_line"]) for d in data] == [(3, 5, 5, 5)]
+    sarif = json.loads(run_dropcheck("--select", "DC002", "--format", "sarif", "nb.ipynb",
+                                     cwd=tmp_path).stdout)
+    result = sarif["runs"][0]["results"][0]
+    assert result["properties"]["cell"] == 3
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+    github = run_dropcheck("--select", "DC002", "--format", "github", "nb.ipynb",
+                           cwd=tmp_path).stdout
+    assert "line=5," in github and "::cell 3, line 5: DC002" in github
+    junit = ET.fromstring(run_dropcheck("--select", "DC002", "--format", "junit", "nb.ipynb",
+                                        cwd=tmp_path).stdout)
+    case = junit.find("testsuite/testcase")
+    assert case is not None and "nb.ipynb:cell 3:5:5" in (case.get("name") or "")
+
+
+def test_noqa_in_a_cell(tmp_path: Path, run_dropcheck: Run) -> None:
+    path = write(tmp_path / "nb.ipynb", notebook(
+        ("code", "import torch.nn as nn\nd = nn.Dropout(0.9)  # noqa: DC002\n")))
+    assert run_dropcheck(str(path)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"cells": 3}', "no list of cells"),
+        ('{"cells": [{"cell_type": "code", "source": 7}]}', "cell 1"),
+        ("[]", "no list of cells"),
+    ],
+)
+def test_broken_notebook_is_dc000(tmp_path: Path, run_dropcheck: Run, content: str,
+                                  reason: str) -> None:
+    write(tmp_path / "broken.ipynb", content)
+    write(tmp_path / "z.py", "import torch.nn as nn\nnn.Dropout(0.9)\n")
+    result = run_dropcheck("--format", "json", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    assert [d["code"] for d in data] == ["DC000", "DC002"]
+    assert reason in data[0]["message"]
+
+
+def test_syntax_error_in_a_cell_is_dc000_at_that_cell(tmp_path: Path) -> None:
+    path = write(tmp_path / "nb.ipynb", notebook(("code", "x = 1\n"), ("code", "y = 2\nz = (\n")))
+    findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
+    assert [(f.code, f.cell) for f in findings] == [("DC000", 2)]
+
+
+def test_other_languages_and_empty_notebooks_are_skipped(tmp_path: Path) -> None:
+    r_nb = write(tmp_path / "r.ipynb", notebook(("code", "x <- nn.Dropout(0.9)\n"), language="R"))
+    empty = write(tmp_path / "e.ipynb", notebook(("markdown", "nothing")))
+    options = LintOptions(rules=list(all_rules()))
+    assert lint_path(str(r_nb), options) == [] and lint_path(str(empty), options) == []
+
+
+def test_neutralise_keeps_line_count_and_python() -> None:
+    source = ("%load_ext autoreload\n!ls -la \\\n   more\nfiles = !ls\na, b = %sx echo\n"
+              "obj?\n??obj\nif True:\n    %time f()\ns = '''\n!not a magic\n'''\n"
+              "x = (1\n%2)\nprint(x)  # really?\n")
+    lines = neutralise(source)
+    assert len(lines) == len(source.splitlines())
+    compile("\n".join(lines), "<cell>", "exec")
+    assert lines[10] == "!not a magic"  # inside a string: untouched
+    assert lines[13] == "%2)"  # a continuation line, not a magic
+    assert lines[3] == "files = None" and lines[4] == "a, b = None"
+    assert neutralise("%%writefile x.py\nimport os\n") == ["", ""]
+    assert neutralise("%%time\nimport os\n") == ["pass", "import os"]
+
+
+def test_program_line_map() -> None:
+    program = to_program([Cell(2, "a = 1\nb = 2"), Cell(4, "c = 3\n")])
+    assert program.source == "a = 1\nb = 2\nc = 3\n"
+    assert program.lines == ((2, 1), (2, 2), (4, 1))
