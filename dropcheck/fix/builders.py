@@ -4,15 +4,24 @@ modules stay about finding problems."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
+from dropcheck.analysis.imports import dotted_name
 from dropcheck.analysis.layers import LayerStep
+from dropcheck.analysis.statements import walk_statements
 from dropcheck.analysis.torch_api import NN, SIGNATURES, F
-from dropcheck.fix.changes import NodeFix
+from dropcheck.findings import Applicability
+from dropcheck.fix.changes import InsertAfter, InsertBefore, NodeFix, Replace
 from dropcheck.fix.helpers import (
+    add_keyword_argument,
     contains,
+    insert_at_top_of_body,
     keyword_for_positional,
+    reference,
     rename_callee,
     self_attribute_uses,
 )
@@ -72,3 +81,163 @@ def channel_dropout(context: FileContext, step: LayerStep, dims: int) -> NodeFix
         return None
     new = _CHANNEL_DROPOUT[step.name].format(dims=dims).rpartition(".")[2]
     return NodeFix("unsafe", f"Use `{new}` (drops whole channels)", changes)
+
+
+def _self_available(context: FileContext) -> bool:
+    """Whether ``self`` names the module instance where the visited node is: inside a method
+    (not a static/class method) whose first parameter is ``self``, nothing in between
+    rebinding it."""
+    scopes = context.scopes
+    for index in range(len(scopes) - 1, 0, -1):
+        scope = scopes[index]
+        if not isinstance(scope, cst.FunctionDef):
+            return False
+        params = [*scope.params.posonly_params, *scope.params.params]
+        names = {p.name.value for p in [*params, *scope.params.kwonly_params]}
+        if isinstance(scopes[index - 1], cst.ClassDef):
+            decorators = {dotted_name(d.decorator) for d in scope.decorators}
+            return (bool(params) and params[0].name.value == "self"
+                    and not decorators & {"staticmethod", "classmethod"})
+        if "self" in names:
+            return False  # a nested function with its own `self`
+    return False
+
+
+def training_flag(context: FileContext, call: cst.Call, applicability: Applicability,
+                  why: str) -> NodeFix | None:
+    """DC005 / DC012: add ``training=self.training`` to a functional dropout call in a
+    module method, so that ``model.eval()``/``model.train()`` decide."""
+    if not _self_available(context):
+        return None
+    change = add_keyword_argument(call, "training", "self.training")
+    if change is None:
+        return None
+    return NodeFix(applicability, f"Pass `training=self.training` ({why})", (change,))
+
+
+def eval_before_inference(context: FileContext, model: cst.BaseExpression,
+                          statement: cst.BaseStatement,
+                          inference: cst.CSTNode | None) -> NodeFix | None:
+    """DC001: insert ``<model>.eval()`` before the inference block (the ``with
+    torch.no_grad():`` statement), or before the statement that runs the model.
+
+    Unsafe: it changes what inference computes (dropout off, BatchNorm running statistics),
+    which is the point, but code after it may rely on the model staying in training mode."""
+    name = _plain_expression(context, model)
+    if name is None:
+        return None
+    anchor: cst.BaseStatement = statement
+    if isinstance(inference, cst.With) and not _binds_inside(inference, name):
+        anchor = inference
+    return NodeFix("unsafe", f"Call `{name}.eval()` before inference",
+                   (InsertBefore(anchor, (f"{name}.eval()",)),))
+
+
+def train_at_loop_top(context: FileContext, model: cst.BaseExpression | None,
+                      loop: cst.CSTNode | None) -> NodeFix | None:
+    """DC008: insert ``<model>.train()`` as the first statement of the training loop's body.
+
+    Unsafe: the loop's training steps then run in training mode again (dropout on, BatchNorm
+    updating), which changes the training run's results."""
+    if model is None or not isinstance(loop, (cst.For, cst.While)):
+        return None
+    name = _plain_expression(context, model)
+    if name is None:
+        return None
+    change = insert_at_top_of_body(loop, f"{name}.train()")
+    if change is None:
+        return None
+    return NodeFix("unsafe", f"Call `{name}.train()` at the top of the training loop", (change,))
+
+
+def training_loop(steps: Sequence[Any], eval_loops: Sequence[cst.CSTNode],
+                  trained: object) -> cst.CSTNode | None:
+    """The innermost loop around the eval that also contains a training step of ``trained``
+    (the loop whose next iteration trains in eval mode)."""
+    for loop in reversed(eval_loops):
+        if any(trained in step.trained and any(loop is other for other in step.loops)
+               for step in steps):
+            return loop
+    return None
+
+
+def dropout_only_train(context: FileContext, call: cst.Call,
+                       model: cst.BaseExpression) -> NodeFix | None:
+    """DC007: ``model.train()`` -> ``model.eval()`` followed by a loop that puts only the
+    dropout modules (``nn.modules.dropout._DropoutNd``) in training mode.
+
+    Unsafe: BatchNorm now uses its running statistics during sampling instead of batch
+    statistics, which changes the predictions (as intended)."""
+    name = _plain_expression(context, model)
+    statement = _expression_statement(context.module, call)
+    if name is None or statement is None:
+        return None
+    found = reference(context, "torch.nn.modules.dropout._DropoutNd")
+    if found is None:
+        return None
+    dropout_class, imports = found
+    variable = _fresh_name(context.module, ("submodule", "dropout_module", "layer_"))
+    if variable is None:
+        return None
+    loop = (f"for {variable} in {name}.modules():\n"
+            f"    if isinstance({variable}, {context.module.code_for_node(dropout_class)}):\n"
+            f"        {variable}.train()\n")
+    return NodeFix(
+        "unsafe", "Call `eval()` and put only the dropout modules in training mode",
+        (Replace(call, f"{name}.eval()"), InsertAfter(statement, (loop,)), *imports),
+    )
+
+
+def _plain_expression(context: FileContext, expr: cst.BaseExpression) -> str | None:
+    """The code of a model expression that can be repeated safely: a name or attribute chain
+    (``model``, ``self.teacher``), never a call."""
+    if dotted_name(expr) is None:
+        return None
+    return context.module.code_for_node(expr)
+
+
+def _binds_inside(block: cst.CSTNode, dotted: str) -> bool:
+    """Whether the block assigns the model's root name (then the model only exists inside)."""
+    root = dotted.split(".")[0]
+
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = False
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name) and node.target.value == root:
+                self.found = True
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if isinstance(node.target, cst.Name) and node.target.value == root:
+                self.found = True
+
+    finder = Finder()
+    block.visit(finder)
+    return finder.found
+
+
+def _expression_statement(module: cst.Module, call: cst.Call) -> cst.SimpleStatementLine | None:
+    """The statement line that is exactly ``call`` (``model.train()`` on its own line)."""
+    for statement in walk_statements(module):
+        if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+                and isinstance(statement.body[0], cst.Expr) and statement.body[0].value is call):
+            return statement
+    return None
+
+
+def _fresh_name(module: cst.Module, candidates: tuple[str, ...]) -> str | None:
+    """A name that appears nowhere in the file (so the fix shadows nothing)."""
+
+    class Names(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.names.add(node.value)
+
+    names = Names()
+    module.visit(names)
+    return next((c for c in candidates if c not in names.names), None)

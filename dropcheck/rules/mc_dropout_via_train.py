@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.modes import Forward, TrainCall, code_of
+from dropcheck.fix.builders import dropout_only_train
 from dropcheck.rules.base import Rule
 
 
@@ -54,6 +55,14 @@ class McDropoutViaTrain(Rule):
         samples = torch.stack([model(x) for _ in range(30)])
     ```
     or `with dropcheck.runtime.mc_dropout(model): ...`.
+
+    ## Fix safety
+    When `model.train()` stands on its own line, the fix turns it into `model.eval()` followed
+    by a loop that puts only the dropout modules (`nn.modules.dropout._DropoutNd`, which covers
+    `Dropout`, `Dropout1d/2d/3d`, `AlphaDropout`, `FeatureAlphaDropout`) in training mode,
+    reusing the file's `torch.nn` alias. It is unsafe: BatchNorm switches to its running
+    statistics during sampling and stops being updated by inference data, so the predictions
+    change (as intended).
 
     ## References
     - Gal & Ghahramani, *Dropout as a Bayesian Approximation*, ICML 2016.
@@ -117,4 +126,5 @@ class McDropoutViaTrain(Rule):
             f"running stats with inference data. Call `{model}.eval()` and re-enable only the "
             f"dropout modules (`isinstance(m, nn.modules.dropout._DropoutNd)`: `m.train()`), "
             f"or use `dropcheck.runtime.mc_dropout({model})`",
+            fix=dropout_only_train(self.context, record.node, target),
         )

@@ -13,6 +13,7 @@ from dropcheck.analysis.modes import (
     innermost_loop,
     must_train,
 )
+from dropcheck.fix.builders import eval_before_inference
 from dropcheck.rules.base import Rule
 
 
@@ -76,6 +77,13 @@ class MissingEval(Rule):
     ## Fix safety
     Inserting `model.eval()` before the inference block changes the model's outputs (that is
     the point); if training resumes afterwards it also needs `model.train()`.
+
+    ## Fix safety
+    The fix inserts `model.eval()` on its own line before the inference block (the
+    `with torch.no_grad():` statement; or before the statement that runs the model when the
+    model is created inside the block or there is no block), at that statement's indentation.
+    It is unsafe: it changes what inference computes (which is the point), and code after it
+    that expects the model to still be in training mode must call `.train()` again.
 
     ## References
     - [torch.nn.Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
@@ -182,4 +190,6 @@ class MissingEval(Rule):
             f"dropout stays active and BatchNorm uses batch statistics, so outputs are noisy "
             f"and wrong. Call `{model}.eval()` before inference (and `.train()` before "
             f"training resumes)",
+            fix=eval_before_inference(self.context, forward.model, forward.statement,
+                                      forward.inference),
         )

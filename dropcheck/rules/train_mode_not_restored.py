@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.modes import FlowResult, Mode, ModelObject, Step, code_of
+from dropcheck.fix.builders import train_at_loop_top, training_loop
 from dropcheck.rules.base import Rule
 
 
@@ -54,6 +55,12 @@ class TrainModeNotRestored(Rule):
         model.eval()
         validate(model, val_loader)
     ```
+
+    ## Fix safety
+    The fix inserts `model.train()` as the first statement of the training loop's body (the
+    innermost loop around the `eval()` that also contains the training step), at its
+    indentation. It is unsafe: the following training steps run with dropout and BatchNorm
+    updates on again, which changes the training run's results (as intended).
 
     ## References
     - [torch.nn.Module.train](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train)
@@ -123,4 +130,6 @@ class TrainModeNotRestored(Rule):
             f"`{model}.train()`: dropout stays off and BatchNorm stops updating for the rest of "
             f"training. Call `{model}.train()` after the validation block (or at the top of "
             f"the loop body)",
+            fix=train_at_loop_top(self.context, model_expr, training_loop(
+                result.steps, change.loops if change is not None else (), obj)),
         )
