@@ -1,0 +1,173 @@
+"""The model-mode analysis (dropcheck/analysis/modes.py), asked directly: which forwards run in
+which mode, what helpers do, how loops carry modes. The rules' own cases are their VALID/INVALID
+examples and fixtures/modes/."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+
+from dropcheck.analysis.context import FileContext
+from dropcheck.analysis.modes import FlowResult, Mode, must_train
+
+
+def _results(source: str) -> dict[str, FlowResult]:
+    context = FileContext("x.py", cst.parse_module(textwrap.dedent(source)))
+    found: dict[str, FlowResult] = {}
+    for result in context.modes.results:
+        unit = result.unit
+        found[unit.name.value if isinstance(unit, cst.FunctionDef) else "<module>"] = result
+    return found
+
+
+def _modes(result: FlowResult) -> list[set[Mode]]:
+    return [{fact.mode for fact in forward.facts} for forward in result.forwards]
+
+
+HEADER = """
+import torch
+import torch.nn as nn
+"""
+
+
+def test_wrappers_alias_the_wrapped_model() -> None:
+    result = _results(HEADER + """
+model = nn.Dropout()
+ddp = torch.nn.parallel.DistributedDataParallel(model)
+ddp.module.eval()
+model(x)
+compiled = torch.compile(nn.Dropout())
+compiled.to("cpu").cuda().eval()
+compiled(x)
+""")["<module>"]
+    assert _modes(result) == [{Mode.EVAL}, {Mode.EVAL}]
+
+
+def test_helper_effects_and_returned_models() -> None:
+    results = _results(HEADER + """
+def to_eval(m):
+    m.eval()
+
+def restore(m):
+    was = m.training
+    m.eval()
+    m.train(was)
+
+def build():
+    net = nn.Dropout()
+    return net
+
+def main():
+    a = nn.Dropout()
+    to_eval(a)
+    a(x)
+    b = nn.Dropout()
+    restore(b)
+    b(x)
+    c = build()
+    c(x)
+""")
+    assert _modes(results["main"]) == [{Mode.EVAL}, {Mode.UNKNOWN}, {Mode.TRAIN}]
+
+
+def test_loop_carries_a_late_eval_to_the_next_iteration() -> None:
+    result = _results(HEADER + """
+model = nn.Dropout()
+opt = torch.optim.SGD(model.parameters(), 0.1)
+for epoch in range(3):
+    model(x).sum().backward()
+    opt.step()
+    model.eval()
+""")["<module>"]
+    # first iteration trains in train mode, the next ones in eval mode
+    assert {Mode.TRAIN} in _modes(result) and {Mode.EVAL} in _modes(result)
+    assert any(Mode.EVAL in {f.mode for f in facts}
+               for step in result.steps for facts in step.trained.values())
+
+
+def test_branches_join_and_unknown_calls_make_the_mode_unknown() -> None:
+    result = _results(HEADER + """
+from mylib import prepare
+model = nn.Dropout()
+if flag:
+    model.eval()
+model(x)
+other = nn.Dropout()
+prepare(other)
+other(x)
+""")["<module>"]
+    first, second = result.forwards
+    assert not must_train(first.facts) and {f.mode for f in first.facts} == {Mode.TRAIN, Mode.EVAL}
+    assert {f.mode for f in second.facts} == {Mode.UNKNOWN}
+
+
+def test_inference_contexts() -> None:
+    result = _results(HEADER + """
+model = nn.Dropout()
+with torch.no_grad():
+    model(x)
+    with torch.enable_grad():
+        model(x)
+with torch.inference_mode(False):
+    model(x)
+with torch.set_grad_enabled(False):
+    model(x)
+""")["<module>"]
+    assert [f.inference is not None for f in result.forwards] == [True, False, False, True]
+
+
+def test_parameters_take_the_callers_mode_only_when_a_caller_passes_train_mode() -> None:
+    results = _results(HEADER + """
+@torch.no_grad()
+def evaluate(model, batch):
+    return model(batch)
+
+@torch.no_grad()
+def never_called_badly(model, batch):
+    return model(batch)
+
+def main():
+    net = nn.Dropout()
+    evaluate(net, x)
+    ok = nn.Dropout()
+    ok.eval()
+    never_called_badly(ok, x)
+""")
+    assert must_train(results["evaluate"].forwards[0].facts)
+    assert not must_train(results["never_called_badly"].forwards[0].facts)
+
+
+def test_mode_dependence_of_classes() -> None:
+    source = HEADER + """
+from mylib import Block
+
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.scale = 2 ** 0.5
+
+class WithDropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+
+class WithUnknown(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block(2)
+
+class Nested(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = WithDropout()
+
+for cls in (Plain(), WithDropout(), WithUnknown(), Nested()):
+    pass
+a = Plain(); b = WithDropout(); c = WithUnknown(); d = Nested()
+a(x); b(x); c(x); d(x)
+"""
+    result = _results(source)["<module>"]
+    dependent = [next(iter(f.objects)).mode_dependent for f in result.forwards]
+    assert dependent == [False, True, True, True]
