@@ -82,6 +82,18 @@ def forked_rng(model: nn.Module, args: Iterable[Any] = ()) -> Iterator[None]:
         yield
 
 
+def seed_rng(seed: int, devices: Sequence[int] = ()) -> None:
+    """Seed the CPU generator and the given CUDA devices' generators.
+
+    Not ``torch.manual_seed``: with CUDA uninitialized it queues a lazy CUDA seeding that
+    records a traceback on every call, which costs more than a small model's forward pass.
+    """
+    torch.default_generator.manual_seed(seed)
+    for device in devices:
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
 class RngState:
     """Capture/restore of the CPU and given CUDA generators (for holding allowed modules fixed)."""
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from dropcheck.runtime._common import (
+    cuda_devices,
     dedupe,
     difference,
     finding,
@@ -19,6 +20,7 @@ from dropcheck.runtime._common import (
     number,
     preserved_modes,
     raise_if,
+    seed_rng,
     short_function,
 )
 from dropcheck.runtime._trace import RandomCall, Tracer
@@ -83,7 +85,7 @@ def _culprit(call: RandomCall) -> RuntimeFinding:
 def _localize(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], seed: int,
               allow: tuple[type | str, ...]) -> list[RuntimeFinding]:
     """One watched eval forward: every module that drew random numbers, and how."""
-    torch.manual_seed(seed)
+    seed_rng(seed, cuda_devices(model, args))
     with Tracer(model, watch_random=True, hold=allow, args=args) as tracer:
         model(*args, **kwargs)
     found: list[RuntimeFinding] = []
@@ -111,9 +113,10 @@ def eval_determinism(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, 
             raise TypeError(f"allow= takes module classes or path prefixes, got {entry!r}")
     with preserved_modes(model), forked_rng(model, args), torch.no_grad():
         model.eval()
+        devices = cuda_devices(model, args)
         runs = []
         for i in range(n_runs):
-            torch.manual_seed(seed + i)
+            seed_rng(seed + i, devices)
             with Tracer(model, hold=allowed, args=args) if allowed else contextlib.nullcontext():
                 runs.append(_snapshot(model(*args, **kwargs)))
         differences: list[str] = []

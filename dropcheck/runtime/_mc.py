@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dropcheck.runtime._common import forked_rng, preserved_modes
+from dropcheck.runtime._common import cuda_devices, forked_rng, preserved_modes, seed_rng
 
 
 def _dropout_modules(model: nn.Module) -> list[nn.Module]:
@@ -55,7 +55,7 @@ def mc_predict(model: nn.Module, *args: Any, n: int = 50, seed: int | None = Non
     samples = []
     with forked_rng(model, args), mc_dropout(model), torch.no_grad():
         if seed is not None:
-            torch.manual_seed(seed)
+            seed_rng(seed, cuda_devices(model, args))
         for _ in range(n):
             samples.append(model(*args, **kwargs))
     return _reduce(samples, lambda s: s.mean(0)), _reduce(samples, lambda s: s.std(0))

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from dropcheck.runtime._common import (
+    cuda_devices,
     difference,
     dropout_rate,
     finding,
@@ -21,6 +22,7 @@ from dropcheck.runtime._common import (
     number,
     preserved_modes,
     raise_if,
+    seed_rng,
 )
 from dropcheck.runtime_codes import RuntimeFinding
 
@@ -277,7 +279,7 @@ def dropout_scaling(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, A
             for entry in entries:
                 for sub in entry.module.modules():
                     sub.training = True
-            torch.manual_seed(seed)
+            seed_rng(seed, cuda_devices(model, args))
             model(*args, **kwargs)
             phase["train"] = False
             model.eval()

@@ -28,6 +28,7 @@ from dropcheck.runtime._common import (
     first_tensor,
     is_allowed,
     leaves,
+    seed_rng,
 )
 
 
@@ -164,7 +165,7 @@ class Tracer(TorchFunctionMode):
                 frame.held = RngState(self.devices)
                 count = self._held_calls.get(path, 0)
                 self._held_calls[path] = count + 1
-                torch.manual_seed(zlib.crc32(f"{path}#{count}".encode()))
+                seed_rng(zlib.crc32(f"{path}#{count}".encode()), self.devices)
             if frame.held is not None or self._holding:
                 self._holding += 1
             if self.watch_random:

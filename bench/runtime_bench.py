@@ -1,0 +1,118 @@
+"""Cost of each dropcheck.runtime check relative to one plain forward pass of the same model.
+
+    .venv/bin/python bench/runtime_bench.py [--repeat 7] [--threads 1]
+
+The plain forward is ``model(*inputs)`` in eval mode under ``torch.no_grad()`` (inference).
+Each time is the median of ``--repeat`` runs after one warm-up; ratios are check / forward.
+Models: a small Hugging Face BERT built offline from a config (no download) and an
+``nn.TransformerEncoder``; both are small enough for a CPU test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from dropcheck.runtime import (
+    audit,
+    check_dropout_scaling,
+    check_eval_determinism,
+    check_layer_order,
+    mc_predict,
+)
+
+
+def _bert() -> tuple[nn.Module, tuple[Any, ...]]:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=128,
+                        max_position_embeddings=64)
+    torch.manual_seed(0)
+    ids = torch.randint(0, 1000, (8, 32))
+    return BertModel(config), (ids, torch.ones_like(ids))
+
+
+def _encoder() -> tuple[nn.Module, tuple[Any, ...]]:
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.1, batch_first=True)
+    return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), (torch.randn(8, 32, 64),)
+
+
+class _Culprit(nn.Module):
+    """An always-on F.dropout planted in the model, for the cost of a failing check."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.dropout(x, 0.1)
+
+
+def _timed(function: Callable[[], Any], repeat: int) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _planted(model: nn.Module) -> nn.Module:
+    """The model with its first GELU/ReLU activation module replaced by act -> F.dropout."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if type(child).__name__ in ("GELUActivation", "ReLU", "GELU", "Dropout"):
+                setattr(parent, name, nn.Sequential(child, _Culprit()))
+                return model
+    raise RuntimeError("no place to plant a culprit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    options = parser.parse_args()
+    torch.set_num_threads(options.threads)
+    rows: list[tuple[str, str, float, float]] = []
+    for label, build in (("BertModel (2 layers, h=64, 8x32 tokens)", _bert),
+                         ("TransformerEncoder (2 layers, d=64, 8x32)", _encoder)):
+        model, inputs = build()
+        model.eval()
+
+        def forward(model: nn.Module = model, inputs: tuple[Any, ...] = inputs) -> None:
+            with torch.no_grad():
+                model(*inputs)
+
+        base = _timed(forward, options.repeat)
+        planted = _planted(build()[0])
+        checks: dict[str, Callable[[], Any]] = {
+            "assert_eval_deterministic (passes, n_runs=2)":
+                lambda m=model, i=inputs: check_eval_determinism(m, *i),
+            "check_eval_determinism (fails: localize)":
+                lambda m=planted, i=inputs: check_eval_determinism(m, *i),
+            "check_dropout_scaling": lambda m=model, i=inputs: check_dropout_scaling(m, *i),
+            "check_layer_order": lambda m=model, i=inputs: check_layer_order(m, *i),
+            "audit (all of the above)": lambda m=model, i=inputs: audit(m, *i),
+            "mc_predict (n=50)": lambda m=model, i=inputs: mc_predict(m, *i, n=50),
+        }
+        rows.append((label, "plain forward (eval, no_grad)", base, 1.0))
+        for name, check in checks.items():
+            seconds = _timed(check, options.repeat)
+            rows.append((label, name, seconds, seconds / base))
+    print(f"torch {torch.__version__}, {options.threads} thread(s), median of "
+          f"{options.repeat} runs\n")
+    print("| model | check | time (ms) | cost (forwards) |")
+    print("|---|---|---:|---:|")
+    for label, name, seconds, ratio in rows:
+        print(f"| {label} | {name} | {seconds * 1e3:.1f} | {ratio:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
