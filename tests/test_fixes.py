@@ -5,15 +5,20 @@ from __future__ import annotations
 import inspect
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dropcheck.engine import LintOptions
 from dropcheck.findings import Edit, Finding, Fix
 from dropcheck.fix import apply as apply_module
 from dropcheck.fix import write as write_module
 from dropcheck.fix.apply import Span, check_changed_lines
+from dropcheck.fix.changes import FixBuilder, InsertAfter, NodeFix, Replace
+from dropcheck.fix.helpers import insert_at_top_of_body
 from dropcheck.fix.run import FileFix, fix_source
 from dropcheck.fix.source import FixError, LineIndex, decode
 from dropcheck.fix.write import write_atomic
@@ -240,3 +245,65 @@ def test_decode_refuses_what_does_not_round_trip() -> None:
     with pytest.raises(FixError):
         decode(b"x = '\xff'\n")  # not UTF-8, no cookie
     assert decode(b"\xef\xbb\xbfx = 1\n").bom
+
+
+# -- statement insertions keep the file's indentation and line endings ----------------------
+
+PREDICT = ("import torch\nimport torch.nn as nn\n\ndef predict(x):\n"
+           "\tmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\n"
+           "\tmodel.load_state_dict(torch.load('w.pt'))\n"
+           "\twith torch.no_grad():\n\t\treturn model(x)\n")
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r", "\n"])
+def test_inserted_statement_uses_the_file_indentation_and_line_ending(eol: str) -> None:
+    data = PREDICT.replace("\n", eol).encode()
+    want = PREDICT.replace("\twith", "\tmodel.eval()\n\twith").replace("\n", eol).encode()
+    assert fixed_bytes(data) == want
+
+
+def test_inserted_statement_after_a_form_feed_line() -> None:
+    data = PREDICT.replace("\twith", "\x0c\twith").encode()
+    want = PREDICT.replace("\twith", "\x0c\tmodel.eval()\n\twith").encode()
+    assert fixed_bytes(data) == want
+
+
+def _build(source: bytes, change: Callable[[cst.Module], NodeFix]) -> Fix:
+    module = cst.parse_module(source)
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return FixBuilder(module, source, positions).build(change(module))
+
+
+def test_insert_after_the_last_line_without_newline() -> None:
+    source = b"import torch\r\nx = 1"
+    fix = _build(source, lambda m: NodeFix("safe", "m", (InsertAfter(m.body[-1], ("y = 2",)),)))
+    spans = apply_module.spans(LineIndex(source.decode()), fix.edits)
+    assert apply_module.apply(source.decode(), spans) == "import torch\r\nx = 1\r\ny = 2"
+
+
+def test_insert_after_a_compound_statement_with_a_comment() -> None:
+    source = b"if a:\n    b = 1  # note\nc = 3\n"
+    fix = _build(source, lambda m: NodeFix("safe", "m", (InsertAfter(m.body[0], ("d = 4",)),)))
+    spans = apply_module.spans(LineIndex(source.decode()), fix.edits)
+    assert apply_module.apply(source.decode(), spans) == "if a:\n    b = 1  # note\nd = 4\nc = 3\n"
+
+
+def test_no_insertion_into_a_one_line_body() -> None:
+    source = b"for x in y: f(x)\n"
+    module = cst.parse_module(source)
+    assert insert_at_top_of_body(module.body[0], "g()") is None
+
+
+def test_replacement_that_changes_code_outside_the_node_is_refused() -> None:
+    """Positions exclude a node's parentheses; a replacement that drops them would change
+    text outside the reported range: refused rather than guessed."""
+    source = b"x = (a)\n"
+
+    def value(module: cst.Module) -> cst.Name:
+        return module.body[0].body[0].value  # type: ignore[attr-defined, no-any-return]
+
+    with pytest.raises(FixError):
+        _build(source, lambda m: NodeFix("safe", "m", (Replace(value(m), cst.Name("b")),)))
+    fix = _build(source, lambda m: NodeFix(
+        "safe", "m", (Replace(value(m), value(m).with_changes(value="b")),)))
+    assert fix.edits == (Edit(1, 6, 1, 7, "b"),)
