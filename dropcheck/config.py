@@ -64,6 +64,10 @@ KEYS: dict[str, str] = {
 }
 
 
+#: Paths with these endings are files to lint (a folder named so is reported as DC000).
+_LINTED_SUFFIXES = (".py", ".pyi", ".ipynb")
+
+
 class ConfigError(ValueError):
     """An invalid configuration; ``str()`` is one line naming the file and the key."""
 
@@ -290,21 +294,20 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 def matches(pattern: str, path: str, root: str) -> bool:
     """Whether ``path`` matches a ruff-style pattern relative to ``root``.
 
-    A pattern without ``/`` matches any single component (a file or folder name, anywhere:
-    ``tests``, ``*_pb2.py``); one with ``/`` matches the path relative to ``root``
-    (``src/gen/**``, ``scripts/*.py``); a folder pattern covers everything inside it.
+    A pattern without ``/`` matches the file or folder name (``tests``, ``*_pb2.py``); one
+    with ``/`` matches the path relative to ``root`` (``src/gen/**``, ``scripts/*.py``), and a
+    folder pattern covers everything inside it. Folder walks test every folder on the way
+    down, so a name pattern excludes that folder wherever it is below the walked one; the
+    folders above a path given explicitly are not consulted (unless ``--force-exclude``).
     """
     absolute = os.path.abspath(path)
-    rel = os.path.relpath(absolute, root)
-    inside = not (rel == os.pardir or rel.startswith(os.pardir + os.sep))
-    rel = rel.replace(os.sep, "/")
     pattern = pattern.replace(os.sep, "/")
     if "/" not in pattern.rstrip("/"):
-        name = pattern.rstrip("/")
-        parts = rel.split("/") if inside else [os.path.basename(absolute)]
-        return any(fnmatch.fnmatchcase(part, name) for part in parts if part != ".")
-    if not inside:
+        return fnmatch.fnmatchcase(os.path.basename(absolute), pattern.rstrip("/"))
+    rel = os.path.relpath(absolute, root)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return False
+    rel = rel.replace(os.sep, "/")
     return bool(_glob_regex(pattern.removeprefix("./").lstrip("/")).match(rel))
 
 
@@ -324,12 +327,15 @@ class Resolver:
         self.gitignore = GitIgnore()
         self.default = Config(root=self.cwd)
         self._enabled: dict[Config, tuple[str, ...]] = {}
+        self._exclusions: dict[Config, tuple[re.Pattern[str] | None, tuple[str, ...]]] = {}
+        self._settings: dict[tuple[Config, tuple[int, ...]], FileSettings] = {}
 
     def config_for(self, path: str) -> Config:
         """The config governing ``path`` (a file or folder); raises ConfigError."""
         absolute = os.path.abspath(path)
-        folder = absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
-        return find_config(folder) or self.default
+        if not absolute.endswith(_LINTED_SUFFIXES) and os.path.isdir(absolute):
+            return find_config(absolute) or self.default
+        return find_config(os.path.dirname(absolute)) or self.default
 
     def enabled(self, config: Config) -> tuple[str, ...]:
         """Rule codes enabled by a config and the command line, before per-file ignores."""
@@ -355,23 +361,46 @@ class Resolver:
 
     def settings_for(self, path: str) -> FileSettings:
         config = self.config_for(path)
-        rules = set(self.enabled(config))
-        for pattern, selectors in config.per_file_ignores:
-            if matches(pattern, path, config.root):
+        ignored = tuple(i for i, (pattern, _) in enumerate(config.per_file_ignores)
+                        if matches(pattern, path, config.root))
+        key = (config, ignored)
+        if key not in self._settings:
+            rules = set(self.enabled(config))
+            for index in ignored:
+                selectors = config.per_file_ignores[index][1]
                 rules -= _codes(select_rules(selectors, (), preview=True))
-        return FileSettings(rules=tuple(sorted(rules)), rule_settings=config.rule_options,
-                            config_path=config.path)
+            self._settings[key] = FileSettings(rules=tuple(sorted(rules)),
+                                               rule_settings=config.rule_options,
+                                               config_path=config.path)
+        return self._settings[key]
 
     def force_exclude(self, path: str) -> bool:
         return self.overrides.force_exclude or self.config_for(path).force_exclude
 
+    def _exclusion(self, config: Config) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+        """A config's exclude patterns, compiled once: one regex for all the name patterns,
+        and the path patterns (they need the path relative to the project root)."""
+        if config not in self._exclusions:
+            patterns = (*config.exclude, *config.extend_exclude, *self.overrides.extend_exclude)
+            names = [p.replace(os.sep, "/").rstrip("/") for p in patterns
+                     if "/" not in p.replace(os.sep, "/").rstrip("/")]
+            regex = re.compile("|".join(fnmatch.translate(n) for n in names)) if names else None
+            paths = tuple(p for p in patterns if "/" in p.replace(os.sep, "/").rstrip("/"))
+            self._exclusions[config] = (regex, paths)
+        return self._exclusions[config]
+
     def is_excluded(self, path: str, is_dir: bool) -> bool:
-        """Whether a walk skips ``path`` (exclude patterns, then ``.gitignore``)."""
-        if os.path.basename(path) in ALWAYS_EXCLUDED:
+        """Whether a walk skips ``path`` (exclude patterns, then ``.gitignore``). Called for
+        every folder and file of a walk, so everything it needs is cached per folder."""
+        name = os.path.basename(path)
+        if name in ALWAYS_EXCLUDED:
             return True
-        config = self.config_for(os.path.dirname(os.path.abspath(path)) or ".")
-        patterns = (*config.exclude, *config.extend_exclude, *self.overrides.extend_exclude)
-        if any(matches(pattern, path, config.root) for pattern in patterns):
+        folder = os.path.dirname(os.path.abspath(path))
+        config = find_config(folder) or self.default
+        names, paths = self._exclusion(config)
+        if names is not None and names.match(name):
+            return True
+        if paths and any(matches(pattern, path, config.root) for pattern in paths):
             return True
         return config.respect_gitignore and self.gitignore.ignored(path, is_dir)
 

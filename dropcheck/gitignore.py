@@ -3,7 +3,8 @@
 Covers what real repositories use: comments, blank lines, negation (`!`), escapes (`\\#`,
 `\\!`, trailing `\\ `), folder-only patterns (`build/`), anchored patterns (`/x`, `a/b`),
 `*`, `?`, `[...]` and `**` in all its positions, nested `.gitignore` files (deeper ones win)
-and `.git/info/exclude`. A folder that is ignored hides everything below it, as in git.
+and `.git/info/exclude`. Folder walks prune ignored folders, so what is below them is never
+seen; ``--force-exclude`` checks the folders above an explicit path one by one.
 """
 
 from __future__ import annotations
@@ -119,6 +120,22 @@ def git_root(folder: str) -> str | None:
     return None if parent == folder else git_root(parent)
 
 
+@lru_cache(maxsize=4096)
+def _chain(folder: str, root: str) -> tuple[tuple[str, tuple[Pattern, ...]], ...]:
+    """The ignore files that apply inside ``folder``, outermost first: the repository's
+    ``.git/info/exclude`` and every ``.gitignore`` from ``root`` down to ``folder``."""
+    if folder == root:
+        found: tuple[tuple[str, tuple[Pattern, ...]], ...] = ()
+        exclude = _info_exclude(root)
+        if exclude:
+            found = ((root, exclude),)
+    else:
+        parent = os.path.dirname(folder)
+        found = () if parent == folder else _chain(parent, root)
+    patterns = _patterns_in(folder)
+    return (*found, (folder, patterns)) if patterns else found
+
+
 def _decide(rel: str, is_dir: bool, patterns: tuple[Pattern, ...], verdict: bool | None
             ) -> bool | None:
     for pattern in patterns:
@@ -147,17 +164,11 @@ class GitIgnore:
         root = git_root(parent)
         if root is None or path == root:
             return False
-        if parent != root and self.ignored(parent, True):
-            return True  # git never looks inside an ignored folder
-        verdict = _decide(os.path.relpath(path, root).replace(os.sep, "/"), is_dir,
-                          _info_exclude(root), None)
+        # Only the path itself is matched: a walk never descends into an ignored folder, and a
+        # folder given explicitly is linted even if git ignores it (as ruff does).
+        verdict: bool | None = None
         # Deeper .gitignore files override shallower ones: evaluate from the root down.
-        folders = [parent]
-        while folders[-1] != root:
-            folders.append(os.path.dirname(folders[-1]))
-        for folder in reversed(folders):
-            patterns = _patterns_in(folder)
-            if patterns:
-                rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                verdict = _decide(rel, is_dir, patterns, verdict)
+        for folder, patterns in _chain(parent, root):
+            rel = path[len(folder):].lstrip(os.sep).replace(os.sep, "/")
+            verdict = _decide(rel, is_dir, patterns, verdict)
         return bool(verdict)

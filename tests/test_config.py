@@ -244,9 +244,10 @@ def test_notebooks_are_walked_by_default(tmp_path: Path, run_dropcheck: Run) -> 
 @pytest.mark.parametrize(
     ("pattern", "path", "expected"),
     [
-        ("tests", "tests/a.py", True),
-        ("tests", "src/tests/a.py", True),
-        ("tests", "src/mytests/a.py", False),
+        ("tests", "tests", True),
+        ("tests", "src/tests", True),
+        ("tests", "src/mytests", False),
+        ("tests", "tests/a.py", False),  # folder walks prune the folder itself
         ("*_pb2.py", "pkg/x_pb2.py", True),
         ("src/gen", "src/gen/a/b.py", True),
         ("src/gen", "other/src/gen/a.py", False),
@@ -303,3 +304,17 @@ def test_parse_config_rejects_wrong_types() -> None:
     with pytest.raises(ConfigError, match="exclude: expected a list of strings"):
         parse_config({"exclude": [1]}, "p.toml")
     assert isinstance(parse_config({}, "p.toml"), Config)
+
+
+def test_walking_a_folder_inside_an_excluded_one(tmp_path: Path, run_dropcheck: Run) -> None:
+    """Linting installed code (`dropcheck .venv/lib/.../site-packages/torch`) works: only what
+    is below the given folder is matched against excludes and .gitignore."""
+    _git_init(tmp_path)
+    write(tmp_path / ".gitignore", "vendor/\n")
+    write(tmp_path / "vendor" / "site-packages" / "pkg" / "m.py", BAD)
+    write(tmp_path / "vendor" / "site-packages" / "pkg" / "build" / "m.py", BAD)
+    result = run_dropcheck("--format", "json", "vendor/site-packages/pkg", cwd=tmp_path)
+    assert [p for p, _ in codes(result)] == [os.path.join("vendor/site-packages/pkg", "m.py")]
+    forced = run_dropcheck("--format", "json", "--force-exclude", "vendor/site-packages/pkg",
+                           cwd=tmp_path)
+    assert codes(forced) == []
