@@ -12,7 +12,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from dropcheck.engine import LintOptions
+from dropcheck.engine import LintOptions, lint_source
 from dropcheck.findings import Edit, Finding, Fix
 from dropcheck.fix import apply as apply_module
 from dropcheck.fix import write as write_module
@@ -307,3 +307,35 @@ def test_replacement_that_changes_code_outside_the_node_is_refused() -> None:
     fix = _build(source, lambda m: NodeFix(
         "safe", "m", (Replace(value(m), value(m).with_changes(value="b")),)))
     assert fix.edits == (Edit(1, 6, 1, 7, "b"),)
+
+
+# -- every example and fixture in the repository ---------------------------------------------
+
+FIXTURE_FILES = sorted((FIXES.parent).rglob("*.py"))
+EXAMPLES = [(rule.code, i, source) for rule in all_rules()
+            for i, source in enumerate([*rule.INVALID, *rule.VALID])]
+
+
+def _check_fix_is_sound(data: bytes) -> None:
+    result = fix(data)
+    assert result.skipped == [], result.skipped
+    if result.fixed is None:
+        return
+    again = fix(result.fixed)
+    assert again.fixed is None, "a second --fix changed the file"
+    before = {f.code for f in lint_source("example.py", data, LintOptions(rules=list(all_rules())))}
+    new_codes = {f.code for f in again.remaining} - before
+    assert not new_codes, f"fixing introduced {new_codes}"
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXES.parent)))
+def test_fixing_any_fixture_is_sound(path: Path) -> None:
+    """Fixing any fixture (unsafe fixes included) passes every check, settles in one run and
+    introduces no finding of a code that was not there."""
+    _check_fix_is_sound(path.read_bytes())
+
+
+@pytest.mark.parametrize(("code", "index", "source"), EXAMPLES,
+                         ids=[f"{c}-{i}" for c, i, _ in EXAMPLES])
+def test_fixing_any_rule_example_is_sound(code: str, index: int, source: str) -> None:
+    _check_fix_is_sound(source.encode())
