@@ -176,7 +176,7 @@ def to_program(cells: Sequence[Cell]) -> Program:
 def map_finding(finding: Finding, program: Program) -> Finding:
     """A finding on the program, moved to its cell and cell-relative lines."""
     if not program.lines:
-        return replace(finding, cell=None)
+        return replace(finding, cell=None, fix=None)
     index = min(max(finding.line, 1), len(program.lines)) - 1
     cell, line = program.lines[index]
     end_index = min(max(finding.end_line, 1), len(program.lines)) - 1
@@ -185,7 +185,9 @@ def map_finding(finding: Finding, program: Program) -> Finding:
         end_line, end_column = line, finding.column
     else:
         end_column = finding.end_column
-    return replace(finding, cell=cell, line=line, end_line=end_line, end_column=end_column)
+    # A fix's edits are in program coordinates, and notebooks are not fixed: drop it.
+    return replace(finding, cell=cell, line=line, end_line=end_line, end_column=end_column,
+                   fix=None)
 
 
 def lint_notebook(path: str, data: bytes, options: LintOptions) -> list[Finding]:

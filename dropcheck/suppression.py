@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from dropcheck.findings import NOT_ANALYSED_CODE, Finding
+from dropcheck.findings import NOT_ANALYSED_CODE, Edit, Finding, Fix
 
 UNUSED_NOQA_CODE = "DC017"
 UNUSED_NOQA_NAME = "unused-noqa"
@@ -47,6 +47,9 @@ class Directive:
     end_column: int
     codes: tuple[str, ...] | None
     used: set[str] = field(default_factory=set)
+    #: Where the code list and the whole comment are (1-based, ends exclusive), for fixes.
+    codes_span: tuple[int, int] | None = None
+    comment_span: tuple[int, int] | None = None
 
     def covers(self, code: str) -> bool:
         return self.codes is None or code in self.codes
@@ -96,8 +99,13 @@ def parse_directives(data: bytes) -> Directives:
             continue
         match = NOQA.search(text)
         if match is not None:
-            result.lines[line] = Directive(line, column + match.start() + 1,
-                                           column + match.end() + 1, _codes(match["codes"]))
+            codes_span = None
+            if match["codes"]:
+                codes_span = (column + match.start("codes") + 1, column + match.end("codes") + 1)
+            result.lines[line] = Directive(
+                line, column + match.start() + 1, column + match.end() + 1,
+                _codes(match["codes"]), codes_span=codes_span,
+                comment_span=(column + 1, column + len(text) + 1))
     return result
 
 
@@ -180,21 +188,23 @@ def apply_suppressions(
             kept.append(finding)
     if report_unused and not any(f.code == NOT_ANALYSED_CODE for f in findings):
         # A crashed rule (DC000 internal error) may have missed findings: report nothing then.
-        kept.extend(_unused(path, directives, active))
+        kept.extend(_unused(path, data, directives, active))
     return kept
 
 
-def _unused(path: str, directives: Directives, active: frozenset[str] | set[str]
-            ) -> list[Finding]:
+def _unused(path: str, data: bytes, directives: Directives,
+            active: frozenset[str] | set[str]) -> list[Finding]:
     from dropcheck.rules import rule_by_code  # the registry imports rules; import it late
 
     found: list[Finding] = []
+    lines: list[str] | None = None
     for directive in [*directives.lines.values(), *directives.files]:
         if directive.codes is None:
             continue
         if UNUSED_NOQA_CODE in directive.codes and directive in directives.lines.values():
-            continue  # `# noqa: DC017` on the line silences this rule there
+            continue  # a DC017 code in the directive silences this rule on that line
         problems: list[str] = []
+        bad: list[str] = []
         for code in directive.codes:
             if not code.startswith("DC"):
                 continue  # another tool's code
@@ -204,9 +214,18 @@ def _unused(path: str, directives: Directives, active: frozenset[str] | set[str]
                 problems.append(f"{code} (no such dropcheck rule)")
             elif code in active and code not in directive.used and code != UNUSED_NOQA_CODE:
                 problems.append(f"{code} (no {code} finding here)")
+            else:
+                continue
+            bad.append(code)
         if not problems:
             continue
         what = "file-level `dropcheck: noqa`" if directive in directives.files else "`noqa`"
+        fix = None
+        if directive.comment_span is not None:
+            if lines is None:
+                lines = _decoded_lines(data)
+            if lines is not None and 1 <= directive.line <= len(lines):
+                fix = _removal_fix(directive, lines[directive.line - 1], bad)
         found.append(Finding(
             code=UNUSED_NOQA_CODE,
             name=UNUSED_NOQA_NAME,
@@ -217,8 +236,37 @@ def _unused(path: str, directives: Directives, active: frozenset[str] | set[str]
             end_column=directive.end_column,
             message=f"Unused {what} directive: {', '.join(problems)}; remove the code(s) so "
                     f"that the comment does not hide a future finding",
+            fix=fix,
         ))
     return found
+
+
+def _decoded_lines(data: bytes) -> list[str] | None:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return _split_lines(data.decode(encoding))
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return None
+
+
+def _removal_fix(directive: Directive, line: str, bad: Sequence[str]) -> Fix | None:
+    """A safe fix: drop the unused codes from the directive, or the whole directive when no
+    code is left (with the spaces before it). None when the comment goes on after the codes
+    (`# noqa: DC002 -- reviewed`): removing the directive would leave that text as code."""
+    assert directive.codes is not None and directive.comment_span is not None
+    remaining = [code for code in directive.codes if code not in bad]
+    plural = "s" if len(bad) != 1 else ""
+    if remaining and directive.codes_span is not None:
+        start, end = directive.codes_span
+        edit = Edit(directive.line, start, directive.line, end, ", ".join(remaining))
+        return Fix("safe", f"Remove the unused code{plural} {', '.join(bad)}", (edit,))
+    comment_end = directive.comment_span[1]
+    if line[directive.end_column - 1 : comment_end - 1].strip():
+        return None
+    before = line[: directive.column - 1]
+    start = len(before.rstrip()) + 1 if before.strip() else directive.column
+    edit = Edit(directive.line, start, directive.line, comment_end, "")
+    return Fix("safe", "Remove the unused `noqa` directive", (edit,))
 
 
 # -- --add-noqa --------------------------------------------------------------------------------

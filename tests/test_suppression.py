@@ -191,3 +191,30 @@ def test_add_noqa_leaves_broken_files_alone(tmp_path: Path, run_dropcheck: Run) 
     result = run_dropcheck("--add-noqa", str(broken))
     assert result.returncode == 2
     assert broken.read_text() == "import torch.nn as nn\nnn.Dropout(0.8)\nx = (\n"
+
+
+def test_unused_noqa_fix_is_safe_and_removes_only_the_unused_codes(tmp_path: Path,
+                                                                   run_dropcheck: Run) -> None:
+    path = tmp_path / "m.py"
+    path.write_bytes(
+        b"import torch.nn as nn\r\n"
+        b"a = nn.Dropout(0.1)  # noqa: DC002\r\n"
+        b"b = nn.Dropout(0.8)  # noqa: DC002, DC006\r\n"
+        b"c = nn.Dropout(0.1)  # why: old  # noqa: DC002\r\n"
+        b"d = nn.Dropout(0.1)  # noqa: DC002 -- reviewed\r\n"
+        b"e = nn.Dropout(0.1)  # noqa: E501, DC002\r\n"
+    )
+    data = json.loads(run_dropcheck("--preview", "--format", "json", str(path)).stdout)
+    fixes = {item["line"]: item["fix"] for item in data}
+    assert fixes[5] is None  # the comment goes on after the codes: left to the author
+    assert {fix["applicability"] for line, fix in fixes.items() if line != 5} == {"safe"}
+    result = run_dropcheck("--preview", "--fix", str(path))
+    assert result.returncode == 1  # line 5 remains
+    assert path.read_bytes() == (
+        b"import torch.nn as nn\r\n"
+        b"a = nn.Dropout(0.1)\r\n"
+        b"b = nn.Dropout(0.8)  # noqa: DC002\r\n"
+        b"c = nn.Dropout(0.1)  # why: old\r\n"
+        b"d = nn.Dropout(0.1)  # noqa: DC002 -- reviewed\r\n"
+        b"e = nn.Dropout(0.1)  # noqa: E501\r\n"
+    )

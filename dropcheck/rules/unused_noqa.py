@@ -33,6 +33,12 @@ class UnusedNoqa(Rule):
     drop = nn.Dropout(0.1)
     ```
 
+    ## Fix safety
+    Safe: the fix removes the unused codes from the directive, or the whole directive (and the
+    spaces before it) when no code is left; other tools' codes and the rest of the comment stay.
+    No fix is offered when the comment continues after the codes
+    (`# noqa: DC002 -- reviewed`): what to keep of that text is the author's call.
+
     ## References
     - [ruff: RUF100 unused-noqa](https://docs.astral.sh/ruff/rules/unused-noqa/)
     - [flake8: selecting and ignoring violations](https://flake8.pycqa.org/en/latest/user/violations.html)
