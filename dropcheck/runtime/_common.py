@@ -115,19 +115,40 @@ class RngState:
 # --------------------------------------------------------------------------- output trees
 
 
-def flatten(value: Any, prefix: str = "output") -> list[tuple[str, Any]]:
-    """Leaves of a nested output with readable paths: tuples, lists, dicts (HF ``ModelOutput``
-    is an ordered dict of its non-None fields), dataclasses."""
+_PRIMITIVES = (bool, int, float, complex, str, bytes, type(None))
+
+
+def flatten(value: Any, prefix: str = "output", depth: int = 0) -> list[tuple[str, Any]]:
+    """Leaves of a nested output with readable paths: tensors and primitives inside tuples,
+    lists, dicts (HF ``ModelOutput`` is an ordered dict of its non-None fields), dataclasses,
+    and the attributes of other objects (a KV cache); arrays become tensors. Objects with
+    nothing comparable inside (no ``__dict__``) are left out rather than compared by identity.
+    """
     if isinstance(value, torch.Tensor):
         return [(prefix, value)]
+    if isinstance(value, _PRIMITIVES):
+        return [(prefix, value)]
+    if depth > 6:
+        return []
     if isinstance(value, Mapping):
-        return [leaf for key, item in value.items() for leaf in flatten(item, f"{prefix}[{key!r}]")]
+        return [leaf for key, item in value.items()
+                for leaf in flatten(item, f"{prefix}[{key!r}]", depth + 1)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [leaf for field in dataclasses.fields(value)
-                for leaf in flatten(getattr(value, field.name), f"{prefix}.{field.name}")]
+                for leaf in flatten(getattr(value, field.name), f"{prefix}.{field.name}",
+                                    depth + 1)]
     if isinstance(value, (tuple, list)):
-        return [leaf for i, item in enumerate(value) for leaf in flatten(item, f"{prefix}[{i}]")]
-    return [(prefix, value)]
+        return [leaf for i, item in enumerate(value)
+                for leaf in flatten(item, f"{prefix}[{i}]", depth + 1)]
+    if hasattr(value, "__array__"):
+        try:
+            return [(prefix, torch.as_tensor(value.__array__()))]
+        except (TypeError, ValueError, RuntimeError):
+            return []
+    if isinstance(value, (nn.Module, type)) or callable(value) or not hasattr(value, "__dict__"):
+        return []
+    return [leaf for key, item in sorted(vars(value).items()) if not key.startswith("__")
+            for leaf in flatten(item, f"{prefix}.{key}", depth + 1)]
 
 
 def leaves(value: Any) -> list[Any]:

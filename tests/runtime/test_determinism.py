@@ -175,3 +175,24 @@ def test_keyword_inputs_are_forwarded() -> None:
 
     [finding] = check_eval_determinism(KW(), torch.ones(3), scale=torch.ones(3))
     assert finding.code == "DC101" and finding.path == ""
+
+
+def test_objects_in_the_output_are_compared_by_their_tensors_not_identity() -> None:
+    class Cache:
+        def __init__(self, keys: torch.Tensor) -> None:
+            self.keys = [keys]
+            self.seen = 1
+
+    class WithCache(nn.Module):
+        def __init__(self, noisy: bool) -> None:
+            super().__init__()
+            self.noisy = noisy
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache, object]:
+            keys = x + torch.rand_like(x) if self.noisy else x * 2
+            return x, Cache(keys), object()
+
+    x = torch.randn(3)
+    assert check_eval_determinism(WithCache(noisy=False), x) == []
+    with pytest.raises(DropcheckError, match=r"output\[1\]\.keys\[0\]"):
+        assert_eval_deterministic(WithCache(noisy=True), x)

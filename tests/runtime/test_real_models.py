@@ -36,6 +36,27 @@ def _bert() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     return model, (ids, torch.ones_like(ids))
 
 
+def _gpt2() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=100, n_positions=32, n_embd=32, n_layer=2,
+                                     n_head=4, bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    ids = torch.randint(0, 100, (8, 16), generator=torch.Generator().manual_seed(1))
+    return _WithCache(transformers.GPT2Model(config)), (ids,)
+
+
+class _WithCache(nn.Module):
+    """GPT-2 returning its KV cache object: compared by its tensors, not by identity."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> object:
+        return self.model(ids, use_cache=True)
+
+
 def _encoder() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True)
     return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), (torch.randn(8, 16, 32),)
@@ -61,7 +82,7 @@ def _gru() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 
 REAL: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
     "TransformerEncoder": _encoder, "Transformer": _transformer, "MultiheadAttention": _mha,
-    "LSTM": _lstm, "GRU": _gru, "BertModel": _bert,
+    "LSTM": _lstm, "GRU": _gru, "BertModel": _bert, "GPT2Model": _gpt2,
 }
 
 
