@@ -144,6 +144,8 @@ def train_at_loop_top(context: FileContext, model: cst.BaseExpression | None,
     name = _plain_expression(context, model)
     if name is None:
         return None
+    if _binds_inside(loop.body, name):
+        return None  # the model is (re)created in the loop: not there at the top
     change = insert_at_top_of_body(loop, f"{name}.train()")
     if change is None:
         return None
@@ -197,7 +199,9 @@ def _plain_expression(context: FileContext, expr: cst.BaseExpression) -> str | N
 
 
 def _binds_inside(block: cst.CSTNode, dotted: str) -> bool:
-    """Whether the block assigns the model's root name (then the model only exists inside)."""
+    """Whether the block binds the model expression or its root name (assignment, ``for``
+    target, ``with ... as``, walrus): then the model may not exist before the block, or be
+    another object there."""
     root = dotted.split(".")[0]
 
     class Finder(cst.CSTVisitor):
@@ -205,13 +209,36 @@ def _binds_inside(block: cst.CSTNode, dotted: str) -> bool:
             super().__init__()
             self.found = False
 
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            if isinstance(node.target, cst.Name) and node.target.value == root:
+        def _target(self, node: cst.BaseExpression) -> None:
+            if isinstance(node, (cst.Tuple, cst.List)):
+                for element in node.elements:
+                    self._target(element.value)
+            elif isinstance(node, cst.StarredElement):
+                self._target(node.value)
+            elif dotted_name(node) in (root, dotted):
                 self.found = True
 
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._target(node.target)
+
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if isinstance(node.target, cst.Name) and node.target.value == root:
-                self.found = True
+            self._target(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._target(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._target(node.target)
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            self._target(node.target)
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            if isinstance(node.name, cst.BaseExpression):
+                self._target(node.name)
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            self._target(node.target)
 
     finder = Finder()
     block.visit(finder)
