@@ -12,7 +12,7 @@ import libcst as cst
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.imports import dotted_name
 from dropcheck.analysis.layers import LayerStep
-from dropcheck.analysis.statements import walk_statements
+from dropcheck.analysis.statements import block_statements, child_blocks, walk_statements
 from dropcheck.analysis.torch_api import NN, SIGNATURES, F
 from dropcheck.findings import Applicability
 from dropcheck.fix.changes import InsertAfter, InsertBefore, NodeFix, Replace
@@ -129,6 +129,12 @@ def eval_before_inference(context: FileContext, model: cst.BaseExpression,
     anchor: cst.BaseStatement = statement
     if isinstance(inference, cst.With) and not _binds_inside(inference, name):
         anchor = inference
+    # Out of the loops around it that only run inference: once before the loop, not per item.
+    for parent in reversed(_ancestors(context.module, anchor) or []):
+        if not isinstance(parent, (cst.For, cst.While)) or _binds_inside(parent, name) or (
+                _trains_or_switches(parent)):
+            break
+        anchor = parent
     return NodeFix("unsafe", f"Call `{name}.eval()` before inference",
                    (InsertBefore(anchor, (f"{name}.eval()",)),))
 
@@ -242,6 +248,47 @@ def _binds_inside(block: cst.CSTNode, dotted: str) -> bool:
 
     finder = Finder()
     block.visit(finder)
+    return finder.found
+
+
+def _ancestors(module: cst.Module, target: cst.BaseStatement) -> list[cst.BaseStatement] | None:
+    """The compound statements around ``target``, outermost first (None if not found)."""
+
+    def search(block: cst.Module | cst.BaseSuite) -> list[cst.BaseStatement] | None:
+        if isinstance(block, cst.SimpleStatementSuite):
+            return None
+        for statement in block_statements(block):
+            if statement is target:
+                return []
+            for child in child_blocks(statement):
+                found = search(child)
+                if found is not None:
+                    return [statement, *found]
+        return None
+
+    return search(module)
+
+
+#: Calls that train or switch modes: a loop containing one is not inference-only.
+_TRAINING_CALLS = frozenset({"backward", "step", "zero_grad", "train", "eval", "fit",
+                             "training_step", "requires_grad_"})
+
+
+def _trains_or_switches(node: cst.CSTNode) -> bool:
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = False
+
+        def visit_Call(self, call: cst.Call) -> None:
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else (
+                func.value if isinstance(func, cst.Name) else "")
+            if name in _TRAINING_CALLS or "train" in name.lower():
+                self.found = True
+
+    finder = Finder()
+    node.visit(finder)
     return finder.found
 
 
