@@ -339,3 +339,18 @@ def test_fixing_any_fixture_is_sound(path: Path) -> None:
                          ids=[f"{c}-{i}" for c, i, _ in EXAMPLES])
 def test_fixing_any_rule_example_is_sound(code: str, index: int, source: str) -> None:
     _check_fix_is_sound(source.encode())
+
+
+def test_fixes_that_never_settle_leave_the_file_unchanged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes are bounded: a fix that always produces another fix is reported, not written."""
+    from dropcheck.fix import run as run_module
+
+    def endless(path: str, data: bytes, options: LintOptions) -> list[Finding]:
+        return [Finding("DC006", "invalid-dropout-rate", path, 1, 1, 1, 2, "m",
+                        fix=Fix("safe", "f", (Edit(1, 1, 1, 1, "x = 1\n"),)))]
+
+    monkeypatch.setattr(run_module, "lint_source", endless)
+    result = fix(b"y = 2\n")
+    assert result.fixed is None and result.applied == []
+    assert "did not settle after 10 passes" in result.skipped[0][1]

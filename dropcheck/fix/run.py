@@ -155,9 +155,11 @@ def fix_source(path: str, data: bytes, options: LintOptions, *, unsafe: bool) ->
             break
     else:
         if _applicable(findings, unsafe, refused, LineIndex(text)):
-            result.skipped.extend(
-                (f, f"fixes did not settle after {MAX_PASSES} passes")
-                for f in _applicable(findings, unsafe, refused, LineIndex(text)))
+            # Fixes that keep producing fixes are a bug: write nothing for this file.
+            result.skipped = [(f, f"fixes did not settle after {MAX_PASSES} passes; the file "
+                                  f"was left unchanged") for f in fixable]
+            result.applied = []
+            return result
     result.remaining = findings
     if current != data:
         result.fixed = current
