@@ -318,3 +318,30 @@ def test_walking_a_folder_inside_an_excluded_one(tmp_path: Path, run_dropcheck: 
     forced = run_dropcheck("--format", "json", "--force-exclude", "vendor/site-packages/pkg",
                            cwd=tmp_path)
     assert codes(forced) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("[tool]\ndropcheck = 3\n", "[tool.dropcheck] must be a table"),
+        (b"[tool.dropcheck]\nselect = ['\xff']\n", "invalid TOML"),
+    ],
+)
+def test_odd_pyproject_files(tmp_path: Path, run_dropcheck: Run, content: str | bytes,
+                             expected: str) -> None:
+    target = tmp_path / "pyproject.toml"
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content)
+    write(tmp_path / "m.py", BAD)
+    result = run_dropcheck("m.py", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr
+
+
+def test_pyproject_that_is_a_folder_is_passed_over(tmp_path: Path, run_dropcheck: Run) -> None:
+    (tmp_path / "pyproject.toml").mkdir()
+    write(tmp_path / "m.py", BAD)
+    result = run_dropcheck("--format", "json", "m.py", cwd=tmp_path)
+    assert result.returncode == 1 and [c for _, c in codes(result)] == ["DC002"]
