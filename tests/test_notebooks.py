@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dropcheck.engine import LintOptions, lint_path
 from dropcheck.notebook import Cell, neutralise, to_program
@@ -37,6 +39,15 @@ FLOW = notebook(
              "    y = model(x)\n"),
     ("code", "%%bash\necho 'nn.Dropout(0.9)' > x.txt\n"),
 )
+
+
+#: Lines random notebooks are made of: Python, IPython-only syntax, and broken code.
+LINES = [
+    "import torch", "import torch.nn as nn", "m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.9))",
+    "with torch.no_grad():", "    y = m(x)", "    %time m(x)", "%matplotlib inline", "!pip list",
+    "files = !ls", "m?", "%%bash", "%%time", "x = (", ")", "def f():", "    return 1",
+    "s = , ", "m.eval()", "nn.Dropout(True)  # noqa: DC006", "\t", "if x:", "    pass",
+]
 
 
 def write(path: Path, text: str) -> Path:
@@ -138,3 +149,26 @@ def test_program_line_map() -> None:
     program = to_program([Cell(2, "a = 1\nb = 2"), Cell(4, "c = 3\n")])
     assert program.source == "a = 1\nb = 2\nc = 3\n"
     assert program.lines == ((2, 1), (2, 2), (4, 1))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["code", "markdown", "raw"]),
+                          st.lists(st.sampled_from(LINES), max_size=6)), max_size=5))
+def test_any_notebook_is_linted_without_crashing(cells: list[tuple[str, list[str]]]) -> None:
+    """Random cells of Python, IPython syntax and junk: never an exception, line counts kept,
+    and every finding points into an existing code cell."""
+    import tempfile
+
+    sources = [(kind, "".join(line + "\n" for line in lines)) for kind, lines in cells]
+    for kind, source in sources:
+        if kind == "code":
+            assert len(neutralise(source)) == len(source.splitlines())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "nb.ipynb"
+        path.write_text(notebook(*sources))
+        findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
+    line_counts = {i: len(src.splitlines()) for i, (kind, src) in enumerate(sources, start=1)
+                   if kind == "code"}
+    for finding in findings:
+        assert finding.cell in line_counts, finding
+        assert 1 <= finding.line <= max(line_counts[finding.cell], 1), finding
