@@ -243,6 +243,8 @@ def _hook_pair(store: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]]
 
     def pre(_m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         x = first_tensor(args, kwargs)
+        if sum(isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())) != 1:
+            x = None  # not a plain dropout call (a fused "dropout + add" takes two tensors)
         # Cloned now: an in-place dropout (inplace=True) overwrites its input.
         pending.append(x.detach().clone() if x is not None else None)
 

@@ -172,3 +172,23 @@ def test_modes_and_rng_restored() -> None:
 def test_alpha_validated() -> None:
     with pytest.raises(ValueError, match="alpha"):
         check_dropout_scaling(models.MLP(nn.Dropout(0.2)), torch.randn(2, 64), alpha=0)
+
+
+def test_custom_dropout_add_with_two_inputs_is_not_judged_as_plain_dropout() -> None:
+    class DropoutAdd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = 0.1
+
+        def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+            return nn.functional.dropout(x, self.p, self.training) + residual
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout_add = DropoutAdd()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.dropout_add(x, x)
+
+    assert check_dropout_scaling(Model(), torch.randn(32, 64)) == []
