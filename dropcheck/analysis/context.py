@@ -7,16 +7,23 @@ from functools import cached_property
 
 import libcst as cst
 
+from dropcheck.analysis.attributes import InstanceAttributes
 from dropcheck.analysis.calls import BoundCall, bind
 from dropcheck.analysis.classes import ClassIndex
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable
-from dropcheck.analysis.modes import ModelModes
 from dropcheck.analysis.layers import LayerIndex
+from dropcheck.analysis.modes import ModelModes
 from dropcheck.analysis.rates import DropoutRate, dropout_rate
 from dropcheck.analysis.scopes import Scope, ScopeBindings
 from dropcheck.analysis.statements import small_statements, walk_statements
 from dropcheck.analysis.torch_api import RATE_PARAMETER, SIGNATURES
+from dropcheck.analysis.training import (
+    TRAINING_ONLY_METHODS,
+    ModeGuards,
+    ValueOrigins,
+    mentions_mode_flag,
+)
 
 
 class FileContext:
@@ -29,6 +36,7 @@ class FileContext:
         #: Maintained by the engine during the batched pass.
         self.scopes: list[Scope] = [module]
         self._calls: dict[int, BoundCall | None] = {}
+        self._mode_guards: dict[int, ModeGuards] = {}
 
     # -- names -------------------------------------------------------------------------------
     @cached_property
@@ -124,3 +132,45 @@ class FileContext:
         """Whether the visited node is inside a method of an ``nn.Module`` subclass."""
         cls = self.enclosing_class
         return cls is not None and self.classes.is_module(cls)
+
+    # -- train/eval mode (analysis/training.py) ----------------------------------------------
+    @cached_property
+    def instance_attributes(self) -> InstanceAttributes:
+        """``self.X`` assignments per class (and its in-file bases)."""
+        return InstanceAttributes(self.classes)
+
+    @cached_property
+    def value_origins(self) -> ValueOrigins:
+        return ValueOrigins(self.constants, self.instance_attributes)
+
+    @staticmethod
+    def mentions_mode_flag(expr: cst.CSTNode) -> bool:
+        """Whether ``expr`` mentions ``self.training`` (any ``x.training``) or a mode flag
+        (``training``, ``is_training``, ``deterministic``, ...)."""
+        return mentions_mode_flag(expr)
+
+    def mode_guarded(self, call: cst.Call) -> bool:
+        """Whether the visited ``call`` runs in one mode only: under ``if self.training:``,
+        ``... if self.training else ...``, ``self.training and ...``, or after
+        ``if not self.training: return ...`` in the enclosing function."""
+        outermost = next((s for s in self.scopes if isinstance(s, cst.FunctionDef)), None)
+        if outermost is None:
+            return False
+        guards = self._mode_guards.get(id(outermost))
+        if guards is None:
+            guards = self._mode_guards[id(outermost)] = ModeGuards(outermost)
+        return guards.guarded(call)
+
+    def mode_or_caller_dependent(self, expr: cst.BaseExpression) -> bool:
+        """Whether the value of ``expr`` (in the current scopes) can follow the mode or is
+        chosen by the caller: it mentions a mode flag, reads a parameter of the enclosing
+        function (or a local computed from one), or a ``self.X`` that is not fixed in
+        ``__init__``. See :class:`dropcheck.analysis.training.ValueOrigins`."""
+        return self.value_origins.mode_or_caller_dependent(
+            expr, self.scopes, self.enclosing_class)
+
+    def in_training_only_method(self) -> bool:
+        """Whether the visited node is in a method that only runs in training mode (Lightning's
+        ``training_step``)."""
+        functions = [s for s in self.scopes if isinstance(s, cst.FunctionDef)]
+        return bool(functions) and functions[0].name.value in TRAINING_ONLY_METHODS

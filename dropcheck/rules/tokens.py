@@ -7,3 +7,7 @@ RATE_TOKENS: tuple[bytes, ...] = (
     b"ropout", b"RNN", b"LSTM", b"GRU", b"Transformer", b"MultiheadAttention",
     b"scaled_dot_product_attention",
 )
+
+#: A class the analysis can tell is a torch module (see torch_api.MODULE_BASES/_BASE_NAMES):
+#: its base's name, as imported, is one of these (``LightningModule`` contains ``Module``).
+MODULE_CLASS_TOKENS: tuple[bytes, ...] = (b"Module", b"PreTrainedModel", b"ModelMixin")
