@@ -24,7 +24,7 @@ becomes a step of role ``unknown``/``local``, which every rule treats as a wall.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import libcst as cst
 
@@ -35,7 +35,12 @@ from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.rates import source
 from dropcheck.analysis.scopes import Scope
-from dropcheck.analysis.statements import block_statements, child_blocks
+from dropcheck.analysis.statements import (
+    block_statements,
+    child_blocks,
+    small_statements,
+    walk_statements,
+)
 
 #: How deep names/attributes are followed (``self.a = self.b``, nested Sequentials).
 _MAX_DEPTH = 8
@@ -64,6 +69,8 @@ class LayerStep:
     dims: int | None = None
     #: Rank of the output of a reshape, when it can be told.
     rank: int | None = None
+    #: A convolution's constant kernel size (1 for ``kernel_size=1`` or ``(1, 1)``).
+    kernel: int | None = None
     #: Whether the op writes its input in place (constant ``inplace=True``, ``relu_``).
     inplace: bool = False
     #: The attribute or variable the layer was reached through (``self.fc`` -> ``fc``).
@@ -124,15 +131,17 @@ class LayerIndex:
 
     # -- building ----------------------------------------------------------------------------
     def _build(self, module: cst.Module) -> None:
-        collector = _Collector(self)
-        module.visit(collector)
-        for call, scopes, target in collector.sequentials:
+        for call, scopes, target in _sequential_calls(module, self._imports):
             self._sequential_flow(call, scopes, target)
-        for info in self._classes.module_classes():
+        for info in self._classes.by_node.values():
+            # ClassIndex knows nn.Module subclasses; an nn.Sequential subclass is one too
+            sequential = self._is_sequential_subclass(info)
+            if not (info.is_module or sequential):
+                continue
             forward = info.methods.get("forward")
             if forward is not None:
                 self._forward_flow(info, forward, module)
-            elif self._is_sequential_subclass(info):
+            elif sequential:
                 self._sequential_subclass_flow(info, module)
 
     def _sequential_flow(
@@ -227,6 +236,9 @@ class LayerIndex:
         bound = self._bind(name, call, method)
         if role == api.ROLE_CONV:
             step.dims = api.CONV_MODULES.get(name) or api.CONV_FUNCTIONS.get(name)
+            kernel = bound.value("kernel_size") if bound else None
+            if isinstance(kernel, cst.BaseExpression):
+                step.kernel = self._uniform_int(kernel, scopes)
         elif role == api.ROLE_POOL:
             step.dims = api.POOLING.get(name) or api.POOLING_FUNCTIONS.get(name)
         elif role == api.ROLE_CHANNEL_DROPOUT:
@@ -275,6 +287,14 @@ class LayerIndex:
         if not isinstance(value, cst.BaseExpression):
             return False
         return self._constants.evaluate(value, scopes) is True
+
+    def _uniform_int(self, expr: cst.BaseExpression, scopes: Sequence[Scope]) -> int | None:
+        """``3`` for ``3`` or ``(3, 3)``; None when not constant or not uniform."""
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            values = {self._uniform_int(e.value, scopes) for e in expr.elements}
+            return values.pop() if len(values) == 1 else None
+        value = self._constants.evaluate(expr, scopes)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def _all_ones(self, expr: cst.BaseExpression, scopes: Sequence[Scope]) -> bool:
         if isinstance(expr, (cst.Tuple, cst.List)):
@@ -344,7 +364,12 @@ def _attribute_table(info: ClassInfo) -> dict[str, _Binding | None]:
             table[name] = _Binding(value, scope)
 
     for method in info.methods.values():
-        for node in _walk(method.body):
+        # assignments and add_module() calls are statements: a statement walk is enough
+        nodes: list[cst.CSTNode] = []
+        for stmt in walk_statements(method.body, into_defs=False):
+            for small in small_statements(stmt):
+                nodes.append(small.value if isinstance(small, cst.Expr) else small)
+        for node in nodes:
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     for attr in _self_attributes(target.target):
@@ -382,13 +407,52 @@ def _self_attributes(target: cst.BaseExpression) -> Iterator[cst.Attribute]:
         yield from _self_attributes(target.value)
 
 
+#: Fields that only hold whitespace and punctuation: never walked (LibCST's ``children`` visits
+#: them all, which is ~10x slower on big files).
+_PUNCTUATION = ("whitespace", "lpar", "rpar", "comma", "leading_lines", "header", "footer",
+                "semicolon", "equal", "dot", "colon", "newline", "lbracket", "rbracket",
+                "lbrace", "rbrace", "asynchronous", "lines_after_decorators", "operator",
+                "star", "default_indicator", "arrow")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The syntactic children of ``node`` in source order, without whitespace/punctuation."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(
+            f.name for f in fields(node)
+            if not any(f.name.startswith(p) or f.name.endswith(p) for p in _PUNCTUATION)
+        )
+    result: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        kind = type(value)
+        if kind is list or kind is tuple:
+            result.extend(item for item in value if _is_node(type(item)))
+        elif _is_node(kind):
+            result.append(value)
+    return result
+
+
+_NODE_TYPES: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    # isinstance against LibCST's abstract base classes is slow; cache per concrete type
+    known = _NODE_TYPES.get(kind)
+    if known is None:
+        known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
+    return known
+
+
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node under ``node``, not entering nested functions, classes or lambdas."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        for child in reversed(current.children):
+        for child in reversed(_children(current)):
             if not isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 stack.append(child)
 
@@ -421,49 +485,51 @@ def _chain(
     return previous
 
 
-class _Collector(cst.CSTVisitor):
-    """Finds every ``nn.Sequential(...)`` call with its scopes and assignment target."""
+#: Node types that are never a scope, an assignment, a return or a call (walked through fast).
+_PLAIN = frozenset({
+    cst.Name, cst.Attribute, cst.Arg, cst.SimpleString, cst.Integer, cst.Float,
+    cst.BinaryOperation, cst.Comparison, cst.ComparisonTarget, cst.BooleanOperation,
+    cst.UnaryOperation, cst.Subscript, cst.SubscriptElement, cst.Index, cst.Slice,
+    cst.Element, cst.Tuple, cst.List, cst.Dict, cst.DictElement, cst.Expr,
+    cst.SimpleStatementLine, cst.IndentedBlock, cst.If, cst.Else, cst.For, cst.While,
+    cst.With, cst.WithItem, cst.Param, cst.Parameters, cst.Annotation, cst.Decorator,
+    cst.FormattedString, cst.FormattedStringText, cst.FormattedStringExpression,
+    cst.ConcatenatedString, cst.IfExp, cst.Pass, cst.Raise, cst.AssignTarget,
+    cst.ImportFrom, cst.Import, cst.ImportAlias, cst.Try, cst.ExceptHandler, cst.Finally,
+})
 
-    def __init__(self, index: LayerIndex) -> None:
-        super().__init__()
-        self._index = index
-        self._scopes: list[Scope] = []
-        #: Assigned/returned calls -> the name they are assigned to (or the function's name).
-        self._targets: dict[int, str | None] = {}
-        self.sequentials: list[tuple[cst.Call, tuple[Scope, ...], str | None]] = []
 
-    def visit_Module(self, node: cst.Module) -> None:
-        self._scopes.append(node)
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(node)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._scopes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._scopes.append(node)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._scopes.pop()
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) == 1 and isinstance(node.value, cst.Call):
-            self._targets[id(node.value)] = _target_name(node.targets[0].target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if isinstance(node.value, cst.Call):
-            self._targets[id(node.value)] = _target_name(node.target)
-
-    def visit_Return(self, node: cst.Return) -> None:
-        function = self._scopes[-1] if self._scopes else None
-        if isinstance(node.value, cst.Call) and isinstance(function, cst.FunctionDef):
-            self._targets[id(node.value)] = function.name.value
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if self._index._imports.resolve(node.func) == _SEQUENTIAL:
-            target = self._targets.get(id(node))
-            self.sequentials.append((node, tuple(self._scopes), target))
+def _sequential_calls(
+    module: cst.Module, imports: ImportTable
+) -> list[tuple[cst.Call, tuple[Scope, ...], str | None]]:
+    """Every ``nn.Sequential(...)`` call with its enclosing scopes and the name it is assigned
+    to (``self.head = nn.Sequential(...)`` -> ``head``; ``return nn.Sequential(...)`` -> the
+    function's name)."""
+    found: list[tuple[cst.Call, tuple[Scope, ...], str | None]] = []
+    targets: dict[int, str | None] = {}
+    stack: list[tuple[cst.CSTNode, tuple[Scope, ...]]] = [(module, (module,))]
+    while stack:
+        node, scopes = stack.pop()
+        kind = type(node)
+        if kind in _PLAIN:
+            stack.extend((child, scopes) for child in reversed(_children(node)))
+            continue
+        if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
+            scopes = (*scopes, node)
+        elif isinstance(node, cst.Assign):
+            if len(node.targets) == 1 and isinstance(node.value, cst.Call):
+                targets[id(node.value)] = _target_name(node.targets[0].target)
+        elif isinstance(node, cst.AnnAssign):
+            if isinstance(node.value, cst.Call):
+                targets[id(node.value)] = _target_name(node.target)
+        elif isinstance(node, cst.Return):
+            function = scopes[-1]
+            if isinstance(node.value, cst.Call) and isinstance(function, cst.FunctionDef):
+                targets[id(node.value)] = function.name.value
+        elif isinstance(node, cst.Call) and imports.resolve(node.func) == _SEQUENTIAL:
+            found.append((node, scopes, targets.get(id(node))))
+        stack.extend((child, scopes) for child in reversed(_children(node)))
+    return found
 
 
 def _target_name(target: cst.BaseExpression | None) -> str | None:
@@ -881,10 +947,10 @@ class _ForwardEvaluator:
         if isinstance(func, cst.Attribute) and name is None:
             owner = self.expr(func.value)
             _, others = self._args(call, skip_first=True)
-            if owner is None:
-                return self.merge(call, others)
             role = api.TENSOR_METHOD_ROLES.get(func.attr.value)
-            if role is None:
+            if role is None or (owner is None and not isinstance(func.value, cst.Name)):
+                # an unknown method, or a method on something that is not a tensor we follow
+                # (`self.cls_token.expand(...)`, `torch.zeros(...).to(x)`)
                 return self.merge(call, [owner, *others])
             method = _TENSOR + func.attr.value
             step = self.index.classify(method, call, call, scopes, method=True,

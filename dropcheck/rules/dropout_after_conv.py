@@ -11,6 +11,18 @@ _KEEPS_FEATURE_MAP = frozenset(
 )
 
 
+#: What a chain of convolutions and feature-map layers may pass through, walking back to where
+#: its input came from.
+_CONV_STACK = _KEEPS_FEATURE_MAP | {api.ROLE_CONV}
+
+
+def _on_token_sequence(conv: LayerStep) -> bool:
+    """Whether a Conv1d runs on a token sequence transposed to (N, C, T), as in Conformer and
+    FastSpeech feed-forward blocks: a sequence layer, where element-wise dropout is standard."""
+    origin, _ = walk_back(conv, _CONV_STACK)
+    return origin is not None and origin.role == api.ROLE_TRANSPOSE
+
+
 def channel_dropout_for(dropout: LayerStep, dims: int) -> str:
     """The channel-wise counterpart of an element-wise dropout, as the user would write it."""
     name = dropout.name or ""
@@ -40,6 +52,10 @@ class DropoutAfterConv(Rule):
     neighbours. Element-wise dropout after a convolution therefore regularizes very little while
     still adding noise (Tompson et al., 2015; Ghiasi et al., 2018). Dropping whole channels
     (`nn.Dropout2d` for `Conv2d`) or contiguous blocks (DropBlock) is what works on feature maps.
+
+    A `Conv1d` that is a per-position linear layer (`kernel_size=1`) or that runs on a token
+    sequence transposed to `(N, C, T)` (Conformer, FastSpeech feed-forward blocks) is a sequence
+    layer, where element-wise dropout is the standard choice: not reported.
 
     Not reported: channel dropout (`nn.Dropout1d/2d/3d`), and dropout after the feature map has
     become a vector or a token sequence: `nn.Flatten`, `torch.flatten`, `.view`/`.reshape`/
@@ -163,6 +179,8 @@ class DropoutAfterConv(Rule):
                 continue
             source, passed = walk_back(step, _KEEPS_FEATURE_MAP)
             if source is None or source.role != api.ROLE_CONV or source.dims is None:
+                continue
+            if source.dims == 1 and (source.kernel == 1 or _on_token_sequence(source)):
                 continue
             reported.add(id(step.node))
             dims = source.dims

@@ -6,7 +6,8 @@ from dropcheck.rules.base import Rule
 
 #: Layers that keep the rank of their input.
 _KEEPS_RANK = frozenset(
-    {api.ROLE_ACTIVATION, api.ROLE_POOL, api.ROLE_NORM, api.ROLE_RUNNING_NORM, api.ROLE_IDENTITY}
+    {api.ROLE_ACTIVATION, api.ROLE_POOL, api.ROLE_NORM, api.ROLE_RUNNING_NORM, api.ROLE_IDENTITY,
+     api.ROLE_DROPOUT, api.ROLE_CHANNEL_DROPOUT}
 )
 #: Sources whose output is (N, D) or (N, T, D): vectors or sequences, not feature maps.
 _SEQUENCE_SOURCES = frozenset(

@@ -13,7 +13,7 @@ _OUTPUT_LAYERS = frozenset({api.ROLE_LINEAR, api.ROLE_CONV})
 _NOTHING = frozenset({api.ROLE_IDENTITY})
 #: Names of attributes/variables that hold a model's output layer or head.
 _OUTPUT_NAMES = frozenset({
-    "classifier", "head", "heads", "logits", "output", "output_layer", "out_layer", "fc_out",
+    "classifier", "head", "heads", "logits", "output_layer", "out_layer",
     "predictor", "prediction", "lm_head", "cls_head", "final_layer", "model", "net",
 })
 #: Output sizes of a model's last layer (``nn.Linear(h, num_classes)``), underscores removed.
@@ -50,7 +50,7 @@ class DropoutOnOutput(Rule):
     element of an `nn.Sequential(...)` or the value `forward()` returns, directly after a
     `Linear`/`Conv` that produces the model's outputs (its size is `num_classes`,
     `num_labels`, `vocab_size`, ..., or the layer/Sequential is named `classifier`, `head`,
-    `logits`, `output`, ...).
+    `logits`, `lm_head`, ...).
 
     This is a preview rule: run it with `--preview` or select `DC014`.
 
