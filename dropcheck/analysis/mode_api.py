@@ -52,7 +52,7 @@ FORWARD_METHODS: frozenset[str] = frozenset({"forward", "generate", "__call__"})
 #: Functions that receive a module but never change its mode.
 MODE_NEUTRAL_FUNCTIONS: frozenset[str] = frozenset({
     "print", "len", "isinstance", "type", "id", "repr", "str", "hasattr", "getattr", "hash",
-    "vars", "dir", "sum", "torch.save", "next", "iter", "list", "tuple", "zip", "enumerate",
+    "vars", "dir", "sum", "next", "iter", "list", "tuple", "zip", "enumerate",
     "torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_",
     "torch.nn.utils.parameters_to_vector",
 })
@@ -63,6 +63,8 @@ WEIGHT_LOADERS: frozenset[str] = frozenset({
 
 #: Loaders whose result is a module in whatever mode it was saved (``torch.save(model)``).
 MODEL_LOADERS: frozenset[str] = frozenset({"torch.load"})
+#: Savers: a module saved whole comes back from ``torch.load`` in the mode it had.
+MODEL_SAVERS: frozenset[str] = frozenset({"torch.save"})
 #: Loaders/compilers whose result is not an ``nn.Module`` we track (TorchScript, exported
 #: programs): their mode is not the problem DC001 looks for.
 OPAQUE_PRODUCERS: frozenset[str] = frozenset({

@@ -83,7 +83,8 @@ class Fact:
 class ModelObject:
     site: cst.CSTNode
     origin: Origin
-    #: The expression that built it, for messages (``Net(cfg)``, ``torch.load(path)``).
+    #: The key it stands for in a helper (parameter name), or "" for an allocation site (whose
+    #: code, ``Net(cfg)``, is what messages show).
     description: str
     mode_dependent: bool = True
     #: Index of the parameter (or global/self key) this object stands for in a helper.
@@ -422,6 +423,8 @@ class Walker:
         self.returned: list[tuple[frozenset[ModelObject], State]] = []
         self._loop_exits: list[tuple[list[State], list[State]]] = []
         self._bare_call: cst.Call | None = None
+        #: Mode of the last object passed to ``torch.save`` in this unit, if any.
+        self._saved_facts: frozenset[Fact] | None = None
         #: Enclosing ``finally:`` bodies (a return runs them before leaving).
         self._finally: list[list[cst.BaseStatement]] = []
         self.is_generator = False
@@ -506,17 +509,9 @@ class Walker:
         key = (id(site), suffix)
         obj = self.objects.get(key)
         if obj is None:
-            obj = ModelObject(site, origin, self._code(site), dependent)
+            obj = ModelObject(site, origin, "", dependent)
             self.objects[key] = obj
         return obj
-
-    def _code(self, node: cst.CSTNode) -> str:
-        try:
-            text = self.owner.module.code_for_node(node)
-        except Exception:  # pragma: no cover - code generation never fails on parsed nodes
-            return "model"
-        text = " ".join(text.split())
-        return text if len(text) <= 60 else text[:57] + "..."
 
     def _fact(self, mode: Mode, source: cst.CSTNode | None, via: str | None = None,
               train_call: TrainCall | None = None) -> Fact:
@@ -954,9 +949,20 @@ class Walker:
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
             obj = self._object(call, Origin.LOADED, True)
-            state.modes[obj] = frozenset({self._fact(Mode.TRAIN, call)})
+            # a pickled module keeps the mode it was saved in: a save/load round trip in the
+            # same flow gives back the saved model's mode
+            saved = self._saved_facts
+            state.modes[obj] = saved if saved is not None else frozenset(
+                {self._fact(Mode.TRAIN, call)})
             state.loaded |= {obj}
             return frozenset({obj})
+        if qualified in api.MODEL_SAVERS and call.args:
+            saved_expr = call.args[0].value
+            if not (isinstance(saved_expr, cst.Call) and isinstance(saved_expr.func, cst.Attribute)
+                    and saved_expr.func.attr.value == "state_dict"):
+                self._saved_facts = state.facts(first) if first else frozenset(
+                    {self._fact(Mode.UNKNOWN, call)})
+            return frozenset()
         if qualified in ("torch.nn.Module.eval", "torch.nn.Module.train") and first:
             mode = Mode.EVAL if qualified.endswith("eval") else self._train_arg(call, 1)
             self._change(call, call.args[0].value, first, mode, state)

@@ -119,7 +119,10 @@ class TrainModeNotRestored(Rule):
         module = self.context.module
         change = next((c for c in result.changes if c.call is source), None)
         model_expr = change.model if change is not None else None
-        model = code_of(module, model_expr) if model_expr is not None else obj.description
+        if model_expr is not None:
+            model = code_of(module, model_expr)
+        else:
+            model = obj.description or code_of(module, obj.site)
         self.sites.append(NotRestoredSite(source, model_expr,
                                           change.statement if change is not None else None))
         how = (f"`{via}()` calls `.eval()` on `{model}` and does not restore the mode"
