@@ -35,7 +35,8 @@ class FunctionalDropoutAlwaysOn(Rule):
     (`p=self.p if self.training else 0.0`, a parameter of the method), a call that runs in one
     mode only (`if self.training:`, `x if not self.training else F.dropout(x)`, after
     `if not self.training: return x`, Lightning's `training_step`), and calls outside any module
-    (plain functions decide their own mode).
+    (plain functions decide their own mode). `torch.dropout(x, p, train)` takes the mode as a
+    required argument, so it is never reported.
 
     ## Example
     ```python

@@ -21,8 +21,8 @@ class SdpaDropoutAlwaysOn(Rule):
     ## Why is this bad?
     `scaled_dot_product_attention` is a function: it has no `training` flag and does not know
     the module's mode, so a non-zero `dropout_p` drops attention weights in `model.eval()` too.
-    Evaluation and inference become random. This is a recurring bug (nanoGPT, timm and others
-    fixed it; PyTorch documents it in the SDPA docs).
+    Evaluation and inference become random. This is a recurring bug (nanoGPT and timm fixed
+    it; pytorch/pytorch#124464).
 
     Not reported: an omitted or zero `dropout_p`; an expression that mentions `self.training`
     (or another mode flag); a rate that the caller controls (a parameter of the method, or a

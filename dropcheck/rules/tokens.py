@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dropcheck.analysis.torch_api import MODULE_BASE_NAMES, MODULE_BASES
+
 #: Any callee that takes a dropout rate (see torch_api.RATE_PARAMETER).
 RATE_TOKENS: tuple[bytes, ...] = (
     b"ropout", b"RNN", b"LSTM", b"GRU", b"Transformer", b"MultiheadAttention",
     b"scaled_dot_product_attention",
 )
 
-#: A class the analysis can tell is a torch module (see torch_api.MODULE_BASES/_BASE_NAMES):
-#: its base's name, as imported, is one of these (``LightningModule`` contains ``Module``).
-MODULE_CLASS_TOKENS: tuple[bytes, ...] = (b"Module", b"PreTrainedModel", b"ModelMixin")
+#: A class the analysis can tell is a torch module: its base (or its in-file ancestor's), as
+#: imported, is named after an entry of torch_api.MODULE_BASES / MODULE_BASE_NAMES. Derived
+#: from those tables so that the filter stays a necessary condition when they grow.
+MODULE_CLASS_TOKENS: tuple[bytes, ...] = tuple(sorted(
+    {name.rsplit(".", 1)[-1].encode() for name in MODULE_BASES | MODULE_BASE_NAMES}
+))
