@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 #: Cell magics whose body is ordinary Python (the magic line itself is neutralised).
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy"})
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _ASSIGN_MAGIC = re.compile(
     r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[%!]"
 )
@@ -120,9 +121,18 @@ def _scan(line: str, state: tuple[int, str | None]) -> tuple[int, str | None]:
     return depth, quote
 
 
+def cell_source_lines(source: str) -> list[str]:
+    """A cell's lines as Python counts them: split at ``\r\n``, ``\r``, ``\n`` only (not at
+    form feeds or other characters ``str.splitlines`` breaks at), no empty last line."""
+    lines = _LINE_END.split(source)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def neutralise(source: str) -> list[str]:
     """The cell's lines with IPython-only syntax replaced; same number of lines."""
-    lines = source.splitlines()
+    lines = cell_source_lines(source)
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%"):
         magic = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
@@ -214,5 +224,5 @@ def cell_lines(path: str, cell: int) -> list[str] | None:
         return None
     for found in cells or ():
         if found.number == cell:
-            return found.source.splitlines()
+            return cell_source_lines(found.source)
     return None

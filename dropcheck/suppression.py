@@ -67,9 +67,17 @@ def _codes(text: str | None) -> tuple[str, ...] | None:
     return tuple(code.upper() for code in re.split(r"[,\s]+", text.strip()) if code)
 
 
+def _universal(data: bytes) -> bytes:
+    """``\r\n`` and lone ``\r`` as ``\n``: Python counts all three as line ends, but
+    ``tokenize`` reads lines with ``readline``, which only splits at ``\n``. Line numbers and
+    columns stay the same."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
+
+
 def _comments(data: bytes) -> Iterable[tuple[int, int, str]]:
     """(line, 0-based column, text) of every comment; falls back to a plain scan of the lines
     when the file does not tokenize (the engine reports that file as DC000 anyway)."""
+    data = _universal(data)
     try:
         found = [
             (token.start[0], token.start[1], token.string)
@@ -115,7 +123,7 @@ def statement_spans(data: bytes) -> list[tuple[int, int]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(data)
+            tree = ast.parse(_universal(data))
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
         return []
     spans: list[tuple[int, int]] = []
@@ -283,6 +291,7 @@ def _uncommentable_lines(data: bytes) -> set[int] | None:
     """Lines whose end is inside a multi-line string or continued by a backslash, where a
     comment cannot go. None when the file does not tokenize."""
     blocked: set[int] = set()
+    data = _universal(data)
     try:
         tokens = list(tokenize.tokenize(io.BytesIO(data).readline))
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError, LookupError, ValueError):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropcheck.engine import LintOptions, lint_path
-from dropcheck.notebook import Cell, neutralise, to_program
+from dropcheck.notebook import Cell, cell_source_lines, neutralise, to_program
 from dropcheck.rules import all_rules
 from tests.conftest import Run
 
@@ -46,7 +46,8 @@ LINES = [
     "import torch", "import torch.nn as nn", "m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.9))",
     "with torch.no_grad():", "    y = m(x)", "    %time m(x)", "%matplotlib inline", "!pip list",
     "files = !ls", "m?", "%%bash", "%%time", "x = (", ")", "def f():", "    return 1",
-    "s = , ", "m.eval()", "nn.Dropout(True)  # noqa: DC006", "\t", "if x:", "    pass",
+    "s = '''", "'''", "m.eval()", "nn.Dropout(True)  # noqa: DC006", "\t", "if x:", "    pass",
+    "a = 1\x0cb = nn.Dropout(0.9)", "y = 2\r", "z = nn.Dropout(True)\r\nw = 3",
 ]
 
 
@@ -162,12 +163,12 @@ def test_any_notebook_is_linted_without_crashing(cells: list[tuple[str, list[str
     sources = [(kind, "".join(line + "\n" for line in lines)) for kind, lines in cells]
     for kind, source in sources:
         if kind == "code":
-            assert len(neutralise(source)) == len(source.splitlines())
+            assert len(neutralise(source)) == len(cell_source_lines(source))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "nb.ipynb"
         path.write_text(notebook(*sources))
         findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
-    line_counts = {i: len(src.splitlines()) for i, (kind, src) in enumerate(sources, start=1)
+    line_counts = {i: len(cell_source_lines(src)) for i, (kind, src) in enumerate(sources, start=1)
                    if kind == "code"}
     for finding in findings:
         assert finding.cell in line_counts, finding

@@ -8,8 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from dropcheck.engine import LintOptions, lint_path
 from dropcheck.rules import all_rules
+from dropcheck.suppression import add_noqa
 from dropcheck.testing import lint_text
 from tests.conftest import Run
 
@@ -218,3 +222,41 @@ def test_unused_noqa_fix_is_safe_and_removes_only_the_unused_codes(tmp_path: Pat
         b"d = nn.Dropout(0.1)  # noqa: DC002 -- reviewed\r\n"
         b"e = nn.Dropout(0.1)  # noqa: E501\r\n"
     )
+
+
+#: Statements random files are made of; several report DC002/DC006, some span lines.
+PIECES = [
+    "a = nn.Dropout(0.8)", "b = nn.Dropout(True)", "c = nn.Dropout(0.1)", "x = 1  # a comment",
+    "d = nn.Dropout(0.9)  # noqa: E501", "s = '''\nnn.Dropout(0.9)\n'''",
+    "t = (nn.Dropout(0.7), '''\ntext\n''')", "u = nn.Dropout(0.6) + \\\n    0",
+    "m = nn.Sequential(\n    nn.Linear(2, 2),\n    nn.Dropout(0.95),\n)",
+    "def f():\n    return nn.Dropout(0.99)", "\x0c", "name = 'caf\u00e9'",
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=8),
+       newline=st.sampled_from(["\n", "\r\n", "\r"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1"]))
+def test_add_noqa_property(tmp_path: Path, pieces: list[str], newline: str,
+                           encoding: str) -> None:
+    """After --add-noqa nothing is reported, and only lines that got a directive changed."""
+    header = "# -*- coding: latin-1 -*-\n" if encoding == "latin-1" else ""
+    text = (header + "import torch.nn as nn\n" + "\n".join(pieces) + "\n").replace("\n", newline)
+    path = tmp_path / "m.py"
+    path.write_bytes(text.encode(encoding))
+    options = LintOptions(rules=list(all_rules()))
+    before = lint_path(str(path), options)
+    # The engine cannot yet read a coding cookie in a file with lone-CR line ends (LibCST's
+    # encoding detection reads "lines" up to a \n): a DC000 file is left alone, nothing to test.
+    assume(all(f.code != "DC000" for f in before))
+    add_noqa(before)
+    after = path.read_bytes().decode(encoding)
+    assert lint_path(str(path), options) == []
+    old_lines, new_lines = text.split(newline), after.split(newline)
+    assert len(old_lines) == len(new_lines)
+    for old, new in zip(old_lines, new_lines, strict=True):
+        assert new == old or (new.startswith(old) and "# noqa: DC" in new[len(old):]) or (
+            "# noqa: E501, DC" in new and new.replace(", DC002", "").replace(", DC006", "")
+            == old)
