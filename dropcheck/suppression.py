@@ -337,8 +337,8 @@ def add_noqa(findings: Sequence[Finding]) -> tuple[int, int, list[tuple[str, str
     broken = {f.path for f in findings if f.code == NOT_ANALYSED_CODE}
     skipped: list[tuple[str, str]] = []
     for finding in findings:
-        if finding.path in broken or finding.code == NOT_ANALYSED_CODE:
-            continue
+        if finding.path in broken or finding.code in (NOT_ANALYSED_CODE, UNUSED_NOQA_CODE):
+            continue  # a stale directive is removed (DC017's fix), not suppressed
         if finding.cell is not None:
             if (finding.path, "notebooks are not edited") not in skipped:
                 skipped.append((finding.path, "notebooks are not edited"))
