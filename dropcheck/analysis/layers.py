@@ -47,6 +47,9 @@ _MAX_DEPTH = 8
 _SEQUENTIAL = "torch.nn.Sequential"
 _ORDERED_DICTS = frozenset({"collections.OrderedDict", "typing.OrderedDict"})
 _TENSOR = "torch.Tensor."
+#: Module methods that return the module itself (``nn.Linear(4, 2).to(device)``).
+_MODULE_PASSTHROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16",
+                                 "train", "requires_grad_", "to_empty"})
 #: Roles whose call returns a tuple whose first element is the output.
 _TUPLE_OUTPUT = frozenset({api.ROLE_RECURRENT, api.ROLE_ATTENTION})
 
@@ -563,7 +566,12 @@ class _Resolver:
         if depth > _MAX_DEPTH:
             return [_unknown(node)]
         if isinstance(expr, cst.Call):
-            name = self.index._imports.resolve(expr.func)
+            func = expr.func
+            if (isinstance(func, cst.Attribute) and func.attr.value in _MODULE_PASSTHROUGH
+                    and isinstance(func.value, cst.Call)):
+                # nn.Linear(5, 1).to(device): the same module
+                return self.layer(func.value, node, depth + 1, attribute)
+            name = self.index._imports.resolve(func)
             if name == _SEQUENTIAL:
                 found = self.sequential(expr, depth + 1)
                 return found if found is not None else [_unknown(node)]

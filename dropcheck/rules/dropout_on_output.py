@@ -14,8 +14,11 @@ _NOTHING = frozenset({api.ROLE_IDENTITY})
 #: Names of attributes/variables that hold a model's output layer or head.
 _OUTPUT_NAMES = frozenset({
     "classifier", "head", "heads", "logits", "output_layer", "out_layer",
-    "predictor", "prediction", "lm_head", "cls_head", "final_layer", "model", "net",
+    "predictor", "prediction", "lm_head", "cls_head", "final_layer",
 })
+#: Names that mean "the whole model" only outside classes (``model = nn.Sequential(...)``);
+#: inside a class, ``self.net`` is as often an inner block.
+_MODEL_NAMES = frozenset({"model", "net", "network"})
 #: Output sizes of a model's last layer (``nn.Linear(h, num_classes)``), underscores removed.
 _OUTPUT_SIZES = frozenset({
     "numclasses", "nclasses", "nclass", "numclass", "classes", "numlabels", "nlabels",
@@ -140,4 +143,7 @@ class DropoutOnOutput(Rule):
         if _is_output_size(_out_size(layer)):
             return True
         names = {layer.attribute, flow.target if flow.kind == "sequential" else None}
-        return any(name is not None and name.lower() in _OUTPUT_NAMES for name in names)
+        if any(name is not None and name.lower() in _OUTPUT_NAMES for name in names):
+            return True
+        return (flow.kind == "sequential" and flow.owner is None and flow.target is not None
+                and flow.target.lower() in _MODEL_NAMES)
