@@ -243,3 +243,14 @@ def test_sequential_subclass_and_keras_lookalike() -> None:
     )
     assert len(found) == 1
     assert roles(found[0]) == [api.ROLE_CONV, api.ROLE_DROPOUT]
+
+
+@pytest.mark.parametrize(("expr", "rate"), [
+    ("nn.Dropout()", 0.5),
+    ("nn.Dropout(0.0)", 0.0),
+    ("nn.Dropout(p=RATE)", 0.25),
+    ("nn.Dropout2d(rate)", None),
+])
+def test_dropout_rate(expr: str, rate: float | None) -> None:
+    (flow,) = flows(f"RATE = 0.25\nm = nn.Sequential({expr})\n")
+    assert flow.steps[0].rate == rate

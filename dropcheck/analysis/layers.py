@@ -74,6 +74,8 @@ class LayerStep:
     rank: int | None = None
     #: A convolution's constant kernel size (1 for ``kernel_size=1`` or ``(1, 1)``).
     kernel: int | None = None
+    #: A dropout's constant rate (the default when omitted); None when not constant.
+    rate: float | None = None
     #: Whether the op writes its input in place (constant ``inplace=True``, ``relu_``).
     inplace: bool = False
     #: The attribute or variable the layer was reached through (``self.fc`` -> ``fc``).
@@ -166,25 +168,25 @@ class LayerIndex:
         if init is None:
             return
         resolver = _Resolver(self, (module, info.node, init), info)
+        top_level = {
+            id(small.value) for stmt in block_statements(init.body) for small in _smalls(stmt)
+            if isinstance(small, cst.Expr)
+        }
+        registrations = [node for node in _walk(init.body)
+                         if isinstance(node, cst.Call) and self._registers(node.func)]
+        if any(id(call) not in top_level for call in registrations):
+            return  # layers registered in a loop or a branch: the order cannot be told
         templates: list[LayerStep] = []
-        for stmt in block_statements(init.body):
-            for small in _smalls(stmt):
-                if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
-                    continue
-                call = small.value
-                func = call.func
-                if _is_super_init(func) or self._imports.resolve(func) == _SEQUENTIAL + ".__init__":
-                    args = call.args[1:] if not _is_super_init(func) else call.args
-                    found = resolver.elements(args, 0)
-                elif (isinstance(func, cst.Attribute) and _is_self(func.value)
-                      and func.attr.value in ("add_module", "register_module", "append")):
-                    arg = call.args[-1] if call.args else None
-                    found = resolver.layer(arg.value, arg.value, 0) if arg else None
-                else:
-                    continue
-                if found is None:
-                    return
-                templates.extend(found)
+        for call in registrations:
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "__init__":
+                super_init = _is_super_init(call.func)
+                found = resolver.elements(call.args if super_init else call.args[1:], 0)
+            else:
+                arg = call.args[-1] if call.args else None
+                found = resolver.layer(arg.value, arg.value, 0) if arg else None
+            if found is None:
+                return
+            templates.extend(found)
         if not templates:
             return
         flow = LayerFlow("sequential", info.node, info.node, None)
@@ -192,6 +194,14 @@ class LayerIndex:
         if last is not None:
             flow.outputs.append(last)
         self.flows.append(flow)
+
+    def _registers(self, func: cst.BaseExpression) -> bool:
+        """``super().__init__(...)``, ``nn.Sequential.__init__(self, ...)``, ``self.add_module``,
+        ``self.append``: calls that add layers to a Sequential subclass, in order."""
+        if _is_super_init(func) or self._imports.resolve(func) == _SEQUENTIAL + ".__init__":
+            return True
+        return (isinstance(func, cst.Attribute) and _is_self(func.value)
+                and func.attr.value in ("add_module", "register_module", "append"))
 
     def _forward_flow(self, info: ClassInfo, forward: cst.FunctionDef, module: cst.Module) -> None:
         flow = LayerFlow("forward", forward, info.node, None)
@@ -266,7 +276,24 @@ class LayerIndex:
         elif role == api.ROLE_RESHAPE:
             step.rank = self._reshape_rank(name, call, bound, scopes, method)
         step.inplace = self._inplace(name, call, bound, scopes)
+        if role in (api.ROLE_DROPOUT, api.ROLE_CHANNEL_DROPOUT):
+            step.rate = self._rate(name, call, scopes)
         return step
+
+    def _rate(
+        self, name: str, call: cst.Call | None, scopes: Sequence[Scope]
+    ) -> float | None:
+        params = api.SIGNATURES.get(name)
+        parameter = api.RATE_PARAMETER.get(name)
+        if call is None or params is None or parameter is None:
+            return None
+        value = bind(name, call, params).value(parameter)
+        if value is None:
+            return api.RATE_DEFAULT.get(name)
+        if not isinstance(value, cst.BaseExpression):
+            return None
+        rate = self._constants.evaluate(value, scopes)
+        return float(rate) if rate is not None else None
 
     def _bind(self, name: str, call: cst.Call | None, method: bool) -> BoundCall | None:
         if call is None:
@@ -722,6 +749,12 @@ def _built_list(
             elif items is not None:
                 handled = _grow(small, name, items)
         if contains_use:
+            # the Sequential inside a compound statement that also touches the list: not
+            # straight-line any more
+            if not isinstance(stmt, cst.SimpleStatementLine) and any(
+                isinstance(n, cst.Name) and n.value == name and n is not use for n in _walk(stmt)
+            ):
+                return None
             return items
         if not handled and _mentions(stmt, name):
             return None
@@ -1034,3 +1067,4 @@ def through_text(passed: Sequence[LayerStep]) -> str:
     if not passed:
         return ""
     return " (through " + ", ".join(step.label for step in passed) + ")"
+

@@ -26,11 +26,10 @@ def _on_token_sequence(conv: LayerStep) -> bool:
 def channel_dropout_for(dropout: LayerStep, dims: int) -> str:
     """The channel-wise counterpart of an element-wise dropout, as the user would write it."""
     name = dropout.name or ""
+    module = name in api.DROPOUT_MODULES
     if name == api.NN + "AlphaDropout" or name.endswith("alpha_dropout"):
-        return "nn.FeatureAlphaDropout" if name.startswith(api.NN) else "F.feature_alpha_dropout"
-    if name.startswith(api.NN):
-        return f"nn.Dropout{dims}d"
-    return f"F.dropout{dims}d"
+        return "nn.FeatureAlphaDropout" if module else "F.feature_alpha_dropout"
+    return f"nn.Dropout{dims}d" if module else f"F.dropout{dims}d"
 
 
 class DropoutAfterConv(Rule):
@@ -103,6 +102,8 @@ class DropoutAfterConv(Rule):
     VALID = [
         # channel dropout is the right tool
         "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout2d(0.1))\n",
+        # a zero rate does nothing
+        "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout(0.0))\n",
         # the feature map became a vector first
         "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5), nn.Linear(8, 2))\n",
         "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Dropout(0.5))\n",
@@ -181,6 +182,8 @@ class DropoutAfterConv(Rule):
             if source is None or source.role != api.ROLE_CONV or source.dims is None:
                 continue
             if source.dims == 1 and (source.kernel == 1 or _on_token_sequence(source)):
+                continue
+            if step.rate == 0:  # nn.Dropout(0.0) does nothing
                 continue
             reported.add(id(step.node))
             dims = source.dims

@@ -18,7 +18,7 @@ _SEQUENCE_SOURCES = frozenset(
 
 def _spelled(step: LayerStep, dims: int) -> str:
     """``nn.Dropout2d`` or ``F.dropout2d``, matching how the user called dropout."""
-    module = (step.name or "").startswith(api.NN)
+    module = step.name in api.DROPOUT_MODULES
     return f"nn.Dropout{dims}d" if module else f"F.dropout{dims}d"
 
 
@@ -34,9 +34,12 @@ def _conv_mismatch(step: LayerStep, source: LayerStep, via: str) -> str | None:
     if dims == 3 and conv == 2:
         return (f"{head} reads the (N, C, H, W) output as one unbatched (C, D, H, W) volume and "
                 f"zeroes whole samples of the batch instead of channels; use {right}")
-    return (f"{head} gets a {conv + 2}-D tensor: torch warns that this is deprecated (and will "
-            f"become an error) and guesses the layout; use {right} to drop whole channels of "
-            f"the {source.label} feature map")
+    if dims == 2 and conv == 1:
+        return (f"{head} gets the 3-D (N, C, L) output: torch warns and falls back to 1-D "
+                f"channel dropout; use {right}, which says what it does")
+    return (f"{head} gets a {conv + 2}-D tensor, which torch deprecates (a warning now, an "
+            f"error in a future release); use {right} to drop whole channels of the "
+            f"{source.label} feature map")
 
 
 def _sequence_mismatch(step: LayerStep, source: LayerStep, via: str) -> str | None:
@@ -49,7 +52,7 @@ def _sequence_mismatch(step: LayerStep, source: LayerStep, via: str) -> str | No
 
 
 def _element_wise(step: LayerStep) -> str:
-    return "nn.Dropout" if (step.name or "").startswith(api.NN) else "F.dropout"
+    return "nn.Dropout" if step.name in api.DROPOUT_MODULES else "F.dropout"
 
 
 class DropoutDimensionMismatch(Rule):

@@ -122,7 +122,7 @@ class DropoutOnOutput(Rule):
         reported: set[int] = set()
         for flow in self.context.layers.flows:
             for step in flow.outputs:
-                if step.role not in _DROPOUTS or id(step.node) in reported:
+                if step.role not in _DROPOUTS or step.rate == 0 or id(step.node) in reported:
                     continue
                 layer, _ = walk_back(step, _NOTHING)
                 if layer is None or layer.role not in _OUTPUT_LAYERS:

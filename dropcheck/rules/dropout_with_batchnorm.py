@@ -107,7 +107,7 @@ class DropoutWithBatchnorm(Rule):
         index = self.context.layers
         reported: set[int] = set()
         for _, step in index.steps():
-            if step.role not in _DROPOUTS or id(step.node) in reported:
+            if step.role not in _DROPOUTS or step.rate == 0 or id(step.node) in reported:
                 continue
             for target, passed in walk_forward(index, step, _PASS_THROUGH):
                 if target.role != api.ROLE_RUNNING_NORM:
@@ -119,6 +119,6 @@ class DropoutWithBatchnorm(Rule):
                     f"{target.label} normalizes dropped-out activations and keeps their "
                     f"variance as its running statistics, which no longer match in eval when "
                     f"dropout is off (variance shift, Li et al. CVPR 2019); put the dropout "
-                    f"after the last BatchNorm (BatchNorm -> activation -> Dropout), or drop it",
+                    f"after the last {target.label} (norm -> activation -> Dropout), or drop it",
                 )
                 break
