@@ -177,9 +177,9 @@ def _dc009(event: Event) -> RuntimeFinding | None:
 
 def layer_order(model: nn.Module, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> list[RuntimeFinding]:
-    with preserved_modes(model), forked_rng(model, args), torch.enable_grad():
-        # Eval mode: no running statistics change; grad on, so torch's transformer fast paths
-        # do not hide the layers.
+    with preserved_modes(model), forked_rng(model, args), torch.no_grad():
+        # Eval mode: no running statistics change. (torch's fused transformer fast path then
+        # hides its layers, which hold no convolution or BatchNorm.)
         model.eval()
         with Tracer(model, record_events=True, args=args) as tracer:
             model(*args, **kwargs)

@@ -178,7 +178,7 @@ class Tracer(TorchFunctionMode):
 
     def _post_hook(self) -> Callable[..., None]:
         def hook(module: nn.Module, _args: tuple[Any, ...], _kwargs: dict[str, Any],
-                 output: Any) -> None:
+                 output: Any) -> Any:
             if not self.stack or self.stack[-1].module is not module:
                 return  # a forward that raised before its pre-hook ran; nothing to pop
             frame = self.stack.pop()
@@ -198,7 +198,8 @@ class Tracer(TorchFunctionMode):
                 tensor, source = frame.pending
                 event = Event(canonical_class(module), frame.path, module, True, tensor, source,
                               output=output)
-                self._record(event, output)
+                return self._record(event, output)
+            return None
         return hook
 
     # -- torch functions -----------------------------------------------------------------
@@ -218,19 +219,19 @@ class Tracer(TorchFunctionMode):
             if frame is not None:
                 frame.explained = True
         if self.record_events and not self._inside_leaf():
-            self._record_call(func, args, kwargs, result, frame)
+            return self._record_call(func, args, kwargs, result, frame)
         return result
 
     def _record_call(self, func: Callable[..., Any], args: Sequence[Any],
-                     kwargs: Mapping[str, Any], result: Any, frame: _Frame | None) -> None:
+                     kwargs: Mapping[str, Any], result: Any, frame: _Frame | None) -> Any:
         if not any(isinstance(t, torch.Tensor) for t in leaves(result)):
-            return
+            return result
         name = canonical_function(func)
         tensor = first_tensor(args, kwargs)
         params = bind(name, func, args, kwargs) if name in BOUND_FUNCTIONS else {}
         path, module = (frame.path, frame.module) if frame else ("", self.model)
         event = Event(name, path, module, False, tensor, self._source(tensor), params, result)
-        self._record(event, result)
+        return self._record(event, result)
 
     # -- data flow -----------------------------------------------------------------------
 
@@ -243,8 +244,18 @@ class Tracer(TorchFunctionMode):
         entry = self._producers.get(id(tensor))
         return entry[1] if entry is not None and entry[0] is tensor else None
 
-    def _record(self, event: Event, output: Any) -> None:
+    def _record(self, event: Event, output: Any) -> Any:
+        """Remember which event produced each output tensor; returns the output to use.
+
+        A layer that returns its input object (dropout in eval mode, in-place activations)
+        gets a view of it instead, so later users of the *input* are not taken for users of
+        the layer's output (``h`` in ``self.drop(h)`` and ``self.bn(h)`` side by side).
+        """
+        if isinstance(output, torch.Tensor) and output is event.input:
+            output = output.view_as(output)
+            event.output = output
         self.events.append(event)
         for value in leaves(output):
             if isinstance(value, torch.Tensor):
                 self._producers[id(value)] = (value, event)
+        return output

@@ -124,3 +124,18 @@ def test_batchnorm_running_stats_untouched_and_modes_restored() -> None:
     check_layer_order(model, torch.randn(4, 16))
     assert all(torch.equal(stats[k], v) for k, v in model.state_dict().items())
     assert all(m.training for m in model.modules())
+
+
+def test_a_tensor_used_beside_the_dropout_is_not_its_output() -> None:
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+            self.drop = nn.Dropout(0.2)
+            self.bn = nn.BatchNorm1d(8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.lin(x)
+            return self.drop(h) + self.bn(h)  # BatchNorm sees h, not the dropout's output
+
+    assert check_layer_order(Branches(), torch.randn(4, 8)) == []
