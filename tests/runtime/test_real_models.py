@@ -57,6 +57,29 @@ class _WithCache(nn.Module):
         return self.model(ids, use_cache=True)
 
 
+def _vit() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32,
+                                    num_hidden_layers=2, num_attention_heads=4,
+                                    intermediate_size=64, hidden_dropout_prob=0.1)
+    torch.manual_seed(0)
+    return transformers.ViTModel(config), (torch.randn(4, 3, 32, 32),)
+
+
+def _wav2vec2() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    # Conv feature extractor, then projection dropout: a conv model that must not be DC003.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4, vocab_size=32, feat_proj_dropout=0.1,
+        hidden_dropout=0.1)
+    torch.manual_seed(0)
+    return transformers.Wav2Vec2Model(config), (torch.randn(4, 4000),)
+
+
 def _encoder() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True)
     return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), (torch.randn(8, 16, 32),)
@@ -83,6 +106,7 @@ def _gru() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 REAL: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
     "TransformerEncoder": _encoder, "Transformer": _transformer, "MultiheadAttention": _mha,
     "LSTM": _lstm, "GRU": _gru, "BertModel": _bert, "GPT2Model": _gpt2,
+    "ViTModel": _vit, "Wav2Vec2Model": _wav2vec2,
 }
 
 
