@@ -176,18 +176,19 @@ class Tracer(TorchFunctionMode):
             self.stack.append(frame)
         return hook
 
-    def _post_hook(self) -> Callable[..., None]:
+    def _post_hook(self) -> Callable[..., Any]:
         def hook(module: nn.Module, _args: tuple[Any, ...], _kwargs: dict[str, Any],
                  output: Any) -> Any:
             if not self.stack or self.stack[-1].module is not module:
-                return  # a forward that raised before its pre-hook ran; nothing to pop
+                return None  # a forward that raised before its pre-hook ran; nothing to pop
             frame = self.stack.pop()
-            if self._holding:
+            held = self._holding > 0  # this module is allowed, or runs inside an allowed one
+            if held:
                 self._holding -= 1
             if frame.held is not None:
                 frame.held.restore()
-                return
-            if self.watch_random and frame.rng_before is not None:
+                return None
+            if self.watch_random and frame.rng_before is not None and not held:
                 advanced = not frame.rng_before.same_as(RngState(self.devices))
                 if advanced:
                     if not frame.explained:

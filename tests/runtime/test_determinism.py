@@ -196,3 +196,20 @@ def test_objects_in_the_output_are_compared_by_their_tensors_not_identity() -> N
     assert check_eval_determinism(WithCache(noisy=False), x) == []
     with pytest.raises(DropcheckError, match=r"output\[1\]\.keys\[0\]"):
         assert_eval_deterministic(WithCache(noisy=True), x)
+
+
+def test_allowed_class_covers_the_random_children_it_contains() -> None:
+    class Sampler(nn.Module):
+        """Random on purpose; the draw happens in a child module."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.noise = models.Noise()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.noise(x)
+
+    model = models.net(attn="leaky")
+    model.encoder.layers[0].noise = Sampler()  # type: ignore[index]
+    findings = check_eval_determinism(model, torch.randn(2, 3, 8), allow=[Sampler])
+    assert [(f.code, f.path) for f in findings] == [("DC005", "encoder.layers.2.attn")]
