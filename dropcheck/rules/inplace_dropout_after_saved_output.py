@@ -61,8 +61,8 @@ class InplaceDropoutAfterSavedOutput(Rule):
     name = "inplace-dropout-after-saved-output"
     message = "In-place dropout overwrites an output autograd saved for backward"
     preview = True
-    requires = ((b"ropout",), (b"inplace", b"dropout_("), (b"LU", b"elu", b"igmoid", b"anh",
-                                                          b"oftm", b"exp"))
+    # no "inplace" group: `nn.Dropout(0.1, True)` passes it positionally
+    requires = ((b"ropout",), (b"LU", b"elu", b"igmoid", b"anh", b"oftm", b"exp"))
 
     VALID = [
         "import torch.nn as nn\nm = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.1))\n",
@@ -83,6 +83,7 @@ class InplaceDropoutAfterSavedOutput(Rule):
             "        return F.dropout(w, 0.1, self.training, inplace=True)  # expect: DC015\n"
         ),
         "import torch.nn as nn\nm = nn.Sequential(nn.Linear(8, 8), nn.ELU(inplace=True), nn.Dropout(0.1, True))  # expect: DC015\n",
+        "import torch.nn as nn\nm = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Dropout(0.1, True))  # expect: DC015\n",
     ]
 
     def finish(self) -> None:
