@@ -374,6 +374,10 @@ class ModelModes:
                     return method, True
         return None
 
+    def owner_class(self, function: cst.FunctionDef) -> cst.ClassDef | None:
+        """The class a method is defined in (None for plain functions)."""
+        return self.class_of.get(id(function))
+
     def class_method(self, class_name: str, method: str) -> cst.FunctionDef | None:
         info = self.classes.by_name.get(class_name)
         if info is None:
@@ -870,8 +874,10 @@ class Walker:
         if direct:
             self._forward(call, func, direct, state, bare)
             return frozenset()
-        if isinstance(func, cst.Attribute) and (
-                method == "backward" or (method == "step" and _is_optimizer(func))):
+        if isinstance(func, cst.Attribute) and method is not None and (
+                method.endswith("backward") or (method == "step" and _is_optimizer(func))):
+            # loss.backward(), scaler.scale(loss).backward(), accelerator.backward(loss),
+            # self.manual_backward(loss), optimizer.step(), scaler.step(optimizer)
             self._step(call, state, {})
             return frozenset()
         if receiver and method is not None and isinstance(func, cst.Attribute):

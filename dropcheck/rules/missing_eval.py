@@ -135,8 +135,13 @@ class MissingEval(Rule):
         modes = self.context.modes
         for result in modes.results:
             unit = result.unit
-            if isinstance(unit, cst.FunctionDef) and unit.name.value in LIGHTNING_EVAL_HOOKS:
-                continue  # the Lightning Trainer calls model.eval() around these
+            if isinstance(unit, cst.FunctionDef):
+                if unit.name.value in LIGHTNING_EVAL_HOOKS:
+                    continue  # the Lightning Trainer calls model.eval() around these
+                owner = modes.owner_class(unit)
+                if (unit.name.value == "__init__" and owner is not None
+                        and self.context.classes.is_module(owner)):
+                    continue  # a dummy forward in __init__ to infer shapes
             for forward in result.forwards:
                 if id(forward.call) in seen or not self._reportable(forward, result):
                     continue
