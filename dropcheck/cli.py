@@ -316,7 +316,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command is rule_command:
         args = args[1:]
     try:
-        command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule")
-    except KeyboardInterrupt:
+        # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit status 1.
+        command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule",
+                     standalone_mode=False)
+    except (KeyboardInterrupt, click.Abort):
         sys.stderr.write("dropcheck: interrupted\n")
         sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)

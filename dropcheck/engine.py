@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import faulthandler
 import os
 import pickle
 import queue
@@ -186,16 +187,52 @@ def _lint_unsuppressed(path: str, data: bytes, options: LintOptions) -> list[Fin
                                    f"{options.max_file_bytes:,}-byte limit")]
     rules = [r for r in options.rules if (not options.prefilter or passes_prefilter(data, r))
              and r.code != UNUSED_NOQA_CODE]  # DC017 reads comments only: no parse for it
-    if not rules:
-        if _compiles(data):
-            # Nothing selected can match, and the file is valid Python (DC000 is always
-            # reported): CPython's parser is ~10x cheaper than LibCST's, so skip LibCST.
-            return []
-        # CPython rejects it: a syntax error, or syntax newer than this Python, which only
-        # LibCST can tell apart. Such files are where LibCST's native parser has crashed the
-        # whole process (deep nesting), so that parse runs in a child process.
-        return _isolated(path, lambda: _lint_deep(path, data, rules, options))
-    return _lint_deep(path, data, rules, options)
+    # CPython's parser first (~10x cheaper than LibCST's). It decides which files LibCST may
+    # parse in this process: LibCST's native parser has crashed the process (segfault at
+    # ~1,500 nested brackets) or used many GB on inputs CPython rejects.
+    rejected = _with_deep_stack(lambda: _cpython_rejects(data))  # deep but valid code parses
+    if rejected is None:
+        if not rules:
+            return []  # nothing selected can match and the file is valid: no LibCST parse
+        return _lint_deep(path, data, rules, options)
+    if _beyond_cpython_limits(rejected):
+        # Nesting no CPython version accepts (its limits have not changed since 3.8): a
+        # syntax error for every interpreter, not newer syntax; LibCST is not asked.
+        return [_cpython_error(path, rejected)]
+    # A syntax error, or syntax newer than this Python, which only LibCST can tell apart:
+    # parsed in a child process, so that a crash or a runaway parse costs only this file.
+    return _isolated(path, lambda: _lint_deep(path, data, rules, options))
+
+
+#: CPython's SyntaxError messages for its fixed nesting limits (200 brackets, 100 indents).
+_LIMIT_MESSAGES = ("too many nested parentheses", "too many levels of indentation",
+                   "too many nested", "too complex")
+
+
+def _cpython_rejects(data: bytes) -> BaseException | None:
+    """None when CPython's parser accepts the file, else the error it raised."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError,
+            LookupError) as error:
+        return error
+    return None
+
+
+def _beyond_cpython_limits(error: BaseException) -> bool:
+    if isinstance(error, (RecursionError, MemoryError)):
+        return True
+    return isinstance(error, SyntaxError) and any(
+        text in (error.msg or "") for text in _LIMIT_MESSAGES)
+
+
+def _cpython_error(path: str, error: BaseException) -> Finding:
+    if isinstance(error, SyntaxError):
+        return not_analysed(path, f"syntax error: {error.msg}", max(error.lineno or 1, 1),
+                            max(error.offset or 1, 1))
+    return not_analysed(path, "code nested too deeply to analyse")
 
 
 def _lint_deep(
@@ -254,22 +291,9 @@ def _syntax_error(path: str, data: bytes, error: cst.ParserSyntaxError) -> Findi
                         max(error.raw_column + 1, 1))
 
 
-def compiles(data: bytes) -> bool:
-    """Whether CPython's own parser accepts the file (public: the runner isolates the parse of
-    files it rejects, see :func:`lint_isolated`)."""
-    return _compiles(data)
-
-
 def _compiles(data: bytes) -> bool:
-    """Whether CPython's own parser accepts the file. A False is confirmed with LibCST, which
-    also knows newer syntax than the running Python."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            ast.parse(data)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
-        return False
-    return True
+    """Whether CPython's own parser accepts the file."""
+    return _cpython_rejects(data) is None
 
 
 class _DeepStack:
@@ -411,6 +435,22 @@ def read_source(path: str) -> bytes:
 ISOLATED_TIMEOUT = 300.0
 
 
+#: Address space an isolated analysis may use (a runaway parse then fails, not the machine).
+ISOLATED_MEMORY = 8 * 1024**3
+
+
+def _limit_memory(limit: int) -> None:
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def lint_isolated(path: str, options: LintOptions, timeout: float = ISOLATED_TIMEOUT
                   ) -> list[Finding]:
     """:func:`lint_path` in a forked child process, so that a native crash of the parser
@@ -438,6 +478,8 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
         try:
             os.close(read_end)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            faulthandler.disable()  # an expected crash here is a DC000, not a stack dump
+            _limit_memory(ISOLATED_MEMORY)
             payload = pickle.dumps(function())
             with open(write_end, "wb") as pipe:
                 pipe.write(payload)

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from dropcheck.cache import Cache, content_hash, open_cache
 from dropcheck.discovery import iter_files
 from dropcheck.engine import (
+    ISOLATED_TIMEOUT,
     LintOptions,
-    compiles,
     lint_isolated,
     lint_path,
-    passes_prefilter,
     read_source,
 )
 from dropcheck.findings import Finding
@@ -36,6 +35,10 @@ class RunOptions:
     jobs: int = 1
     #: Folder of the result cache; None disables it.
     cache_dir: str | None = None
+    #: Seconds without any progress after which the pool's workers are deemed stuck (a
+    #: pathological file: LibCST's parser is super-linear on some inputs); their files are
+    #: then linted one by one in child processes, each stopped after this many seconds.
+    file_timeout: float = ISOLATED_TIMEOUT
     #: Where warnings go (cache unavailable, ...); stderr by default.
     warn: Callable[[str], None] | None = None
 
@@ -91,7 +94,8 @@ def lint_paths(
             todo.append((path, None))
     jobs = run.jobs if run.jobs > 0 else available_cores()
     jobs = min(jobs, len(todo))
-    outcomes = _in_pool(todo, options, jobs) if jobs > 1 else _serial(todo, options)
+    outcomes = (_in_pool(todo, options, jobs, run.file_timeout) if jobs > 1
+                else _serial(todo, options))
     stats.workers = max(jobs, 1) if todo else 0
     for path, st, digest, result in outcomes:
         if result is None:  # unchanged bytes: the cached findings stand
@@ -135,11 +139,10 @@ def _cached(cache: Cache, path: str) -> tuple[list[Finding] | None, str | None]:
 
 
 # -- one file ----------------------------------------------------------------------------------
-def lint_file(path: str, options: LintOptions, expected: str | None, isolate: bool,
-              guard: bool = False) -> Outcome:
-    """Lint one file. ``isolate``: in a child process. ``guard``: in a child process only if
-    LibCST will parse bytes CPython rejects (where its native parser has crashed); used when
-    linting in this process, which a crash would end."""
+def lint_file(path: str, options: LintOptions, expected: str | None,
+              isolate: bool = False, timeout: float = ISOLATED_TIMEOUT) -> Outcome:
+    """Lint one file; ``isolate``: in a child process (the engine itself isolates the parses
+    it considers risky, see ``engine._lint_unsuppressed``)."""
     try:
         st = os.stat(path)
         data = read_source(path)
@@ -148,21 +151,14 @@ def lint_file(path: str, options: LintOptions, expected: str | None, isolate: bo
     digest = content_hash(data)
     if digest == expected:
         return path, st, digest, None
-    if isolate or (guard and _risky(data, options)):
-        return path, st, digest, lint_isolated(path, options)
+    if isolate:
+        return path, st, digest, lint_isolated(path, options, timeout)
     return path, st, digest, lint_path(path, options)
-
-
-def _risky(data: bytes, options: LintOptions) -> bool:
-    # Files no rule can match are parsed by CPython first inside the engine, which isolates
-    # the LibCST parse itself; only files that go straight to LibCST need the check here.
-    parsed = any(not options.prefilter or passes_prefilter(data, r) for r in options.rules)
-    return parsed and not compiles(data)
 
 
 def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:
     for path, expected in todo:
-        yield lint_file(path, options, expected, isolate=False, guard=True)
+        yield lint_file(path, options, expected)
 
 
 # -- the pool ----------------------------------------------------------------------------------
@@ -178,7 +174,7 @@ def _init_worker(options: LintOptions) -> None:
 
 def _lint_chunk(chunk: Sequence[tuple[str, str | None]]) -> list[Outcome]:
     assert _WORKER_OPTIONS is not None
-    return [lint_file(path, _WORKER_OPTIONS, expected, isolate=False) for path, expected in chunk]
+    return [lint_file(path, _WORKER_OPTIONS, expected) for path, expected in chunk]
 
 
 def _pool(options: LintOptions, jobs: int) -> ProcessPoolExecutor:
@@ -195,14 +191,15 @@ def _pool(options: LintOptions, jobs: int) -> ProcessPoolExecutor:
 
 
 def _in_pool(
-    todo: Sequence[tuple[str, str | None]], options: LintOptions, jobs: int
+    todo: Sequence[tuple[str, str | None]], options: LintOptions, jobs: int, timeout: float
 ) -> Iterator[Outcome]:
     """Lint in ``jobs`` worker processes, a few small chunks in flight per worker.
 
     A worker that dies (a native crash the engine's own isolation did not catch, the OOM
-    killer) breaks the pool: the files of every unfinished chunk are then linted one by one
-    in isolated child processes, where the culprit becomes a DC000, and the run goes on with
-    a fresh pool.
+    killer) breaks the pool, and workers that make no progress for ``timeout`` seconds are
+    stopped: the files of every unfinished chunk are then linted one by one in isolated
+    child processes, where the culprit becomes a DC000, and the run goes on with a fresh
+    pool.
     """
     size = max(1, min(16, len(todo) // (jobs * 8) or 1))
     chunks = [list(todo[i:i + size]) for i in range(0, len(todo), size)]
@@ -214,8 +211,10 @@ def _in_pool(
             while chunks and len(pending) < jobs * 3:
                 chunk = chunks.pop()
                 pending[executor.submit(_lint_chunk, chunk)] = chunk
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             suspects: list[tuple[str, str | None]] = []
+            if not done:  # stuck: treat it as a broken pool
+                suspects.extend(pending.pop(next(iter(pending))))
             for future in done:
                 chunk = pending.pop(future)
                 try:
@@ -230,8 +229,8 @@ def _in_pool(
                     suspects.extend(chunk)
                 pending.clear()
                 _stop(executor)
-                for path, expected in sorted(suspects):
-                    yield lint_file(path, options, expected, isolate=True)
+                for path, expected in sorted(suspects, key=lambda item: item[0]):
+                    yield lint_file(path, options, expected, isolate=True, timeout=timeout)
                 executor = _pool(options, jobs)
     except BaseException:
         _stop(executor)
