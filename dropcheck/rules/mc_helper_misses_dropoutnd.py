@@ -94,9 +94,9 @@ class McHelperMissesDropoutNd(Rule):
         self._built: set[str] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        name = self.context.callee(node)
-        if name in _SIBLINGS:
-            self._built.add(name)
+        bound = self.context.call(node)  # cached, shared with the other rules
+        if bound is not None and bound.qualified_name in _SIBLINGS:
+            self._built.add(bound.qualified_name)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         for base in node.bases:  # `class MyDrop(nn.Dropout2d)`: the file uses a Dropout2d
