@@ -465,6 +465,11 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return result
 
 
+#: Nodes with nothing inside that a search for calls needs to enter.
+_LEAVES = frozenset({cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary,
+                     cst.Pass, cst.Break, cst.Continue, cst.Ellipsis, cst.FormattedStringText})
+
+
 _NODE_TYPES: dict[type, bool] = {}
 
 
@@ -542,7 +547,8 @@ def _sequential_calls(
         node, scopes = stack.pop()
         kind = type(node)
         if kind in _PLAIN:
-            stack.extend((child, scopes) for child in reversed(_children(node)))
+            stack.extend((child, scopes) for child in reversed(_children(node))
+                         if type(child) not in _LEAVES)
             continue
         if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
             scopes = (*scopes, node)
@@ -558,7 +564,8 @@ def _sequential_calls(
                 targets[id(node.value)] = function.name.value
         elif isinstance(node, cst.Call) and imports.resolve(node.func) == _SEQUENTIAL:
             found.append((node, scopes, targets.get(id(node))))
-        stack.extend((child, scopes) for child in reversed(_children(node)))
+        stack.extend((child, scopes) for child in reversed(_children(node))
+                     if type(child) not in _LEAVES)
     return found
 
 
