@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import libcst as cst
 
@@ -32,7 +32,7 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
 from dropcheck.analysis.scopes import parameter_names
-from dropcheck.analysis.statements import block_statements
+from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
 
 _MAX_UNROLL_DEPTH = 3
 _MAX_SUMMARY_DEPTH = 8
@@ -432,19 +432,30 @@ class Walker:
         #: Enclosing ``finally:`` bodies (a return runs them before leaving).
         self._finally: list[list[cst.BaseStatement]] = []
         self.is_generator = False
-        self.local_names: set[str] = set()
+        self._local_names: frozenset[str] | None = None
         self.end_state: State | None = None
         #: Models run forward with grad enabled outside any loop (trained by a later step).
         self._grad_forwards_outside: set[ModelObject] = set()
         self._call_results: dict[int, frozenset[ModelObject]] = {}
 
+    @property
+    def local_names(self) -> frozenset[str]:
+        """Names the function binds (computed only when a global-looking name is used)."""
+        if self._local_names is None:
+            if isinstance(self.unit, cst.FunctionDef):
+                self._local_names = _bound_names(self.unit)
+            else:
+                self._local_names = frozenset()
+        return self._local_names
+
+    @property
+    def _parameters(self) -> frozenset[str]:
+        return frozenset(self.params)
+
     # -- entry / exit --------------------------------------------------------------------------
     def run(self) -> FlowResult:
         state = State()
         if isinstance(self.unit, cst.FunctionDef):
-            from dropcheck.analysis.scopes import ScopeBindings
-
-            self.local_names = set(ScopeBindings(self.unit).bindings)
             for name in parameter_names(self.unit):
                 self._parameter(state, name)
             inference = self._decorator_inference(self.unit)
@@ -535,7 +546,7 @@ class Walker:
             return found
         if isinstance(self.unit, cst.FunctionDef):
             head = key.split(".", 1)[0]
-            if (head == "self" and "." in key and "self" in self.local_names) or (
+            if (head == "self" and "." in key and "self" in self._parameters) or (
                     key in self.owner.module_names and key not in self.local_names):
                 # `self.attr` or a module-level global read by a helper: whatever the caller
                 # had (ENTRY), mapped by name at each call site
@@ -847,7 +858,7 @@ class Walker:
         return frozenset()
 
     def _children(self, node: cst.CSTNode, state: State) -> None:
-        for child in node.children:
+        for child in _child_nodes(node):
             if isinstance(child, cst.BaseExpression):
                 self.value(child, state)
             elif isinstance(child, (cst.Lambda, cst.FunctionDef)):
@@ -913,7 +924,13 @@ class Walker:
             return self._apply_summary(call, function, is_method, bound, args, state, None)
         if qualified is None and isinstance(func, cst.Name):
             local = self.owner.classes.by_name.get(func.value)
-            if local is not None and local.is_module and func.value not in self.local_names:
+            if local is not None and local.is_module and (
+                    self.unit is self.owner.module or func.value not in self.local_names):
+                wrapped = frozenset().union(*args) if args else frozenset()
+                if wrapped:
+                    # a module built around an existing model (an export wrapper, a classifier
+                    # around a backbone): the wrapped model's mode is what matters
+                    return wrapped
                 return self._built(call, self.owner.dependence.of_class(local), state)
         if qualified is not None and _config_constructor(qualified, call):
             return self._built(call, True, state)
@@ -1268,6 +1285,74 @@ class _ModeCallFinder(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value in ("eval", "train", "training"):
             self.found = True
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+#: Fields that hold whitespace/punctuation only.
+_SKIPPED_FIELD_PREFIXES = ("whitespace", "lpar", "rpar", "comma", "semicolon", "lbracket",
+                           "rbracket", "lbrace", "rbrace", "colon", "equal", "star")
+
+
+def _child_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The child nodes of ``node`` in source order, from its dataclass fields (LibCST's own
+    ``children`` re-creates the node on every access, which dominated the analysis' cost)."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = tuple(f.name for f in fields(node)
+                      if not f.name.startswith(_SKIPPED_FIELD_PREFIXES))
+        _FIELDS[type(node)] = names
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
+    """Names a function binds, from a statement-level walk (cheaper than a full visit):
+    parameters, assignment/for/with/import targets, nested defs, except names."""
+    names: set[str] = set(parameter_names(function))
+
+    def add(target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            names.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                add(element.value)
+        elif isinstance(target, cst.StarredElement):
+            add(target.value)
+
+    for stmt in walk_statements(function.body, into_defs=False):
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            names.add(stmt.name.value)
+        elif isinstance(stmt, cst.For):
+            add(stmt.target)
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                if item.asname is not None:
+                    add(item.asname.name)
+        elif isinstance(stmt, (cst.Try, cst.TryStar)):
+            for handler in stmt.handlers:
+                if handler.name is not None:
+                    add(handler.name.name)
+        for small in small_statements(stmt):
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    add(target.target)
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                add(small.target)
+            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                    small.names, cst.ImportStar):
+                for alias in small.names:
+                    bound: cst.BaseExpression = (
+                        alias.asname.name if alias.asname is not None else alias.name)
+                    while isinstance(bound, cst.Attribute):
+                        bound = bound.value
+                    add(bound)
+    return frozenset(names)
 
 
 def _is_prepare(call: cst.Call) -> bool:
