@@ -254,3 +254,25 @@ def test_sequential_subclass_and_keras_lookalike() -> None:
 def test_dropout_rate(expr: str, rate: float | None) -> None:
     (flow,) = flows(f"RATE = 0.25\nm = nn.Sequential({expr})\n")
     assert flow.steps[0].rate == rate
+
+
+def test_try_finally_does_not_see_the_value_before_the_try_body() -> None:
+    flow = forward(flows(
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.fc = nn.Linear(8, 8)
+                self.drop = nn.Dropout(0.1)
+            def forward(self, x):
+                x = self.conv(x)
+                try:
+                    x = self.fc(x)
+                finally:
+                    x = self.drop(x)
+                return x
+        """
+    ))
+    drop = next(s for s in flow.steps if s.role == api.ROLE_DROPOUT)
+    assert drop.previous is None

@@ -856,13 +856,18 @@ class _ForwardEvaluator:
                 self.env[name] = None
         saved = dict(self.env)
         changed: set[str] = set()
-        for block in child_blocks(stmt):
+        bound = _bound_names(stmt)
+        for i, block in enumerate(child_blocks(stmt)):
             self.env = dict(saved)
+            if i > 0 and isinstance(stmt, (cst.Try, cst.TryStar)):
+                # handlers, else and finally run after some of the try body: its names are
+                # unknown there
+                self.env.update(dict.fromkeys(bound))
             self.block(block)
             changed.update(n for n in set(self.env) | set(saved)
                            if self.env.get(n) is not saved.get(n))
         self.env = saved
-        for name in changed | _bound_names(stmt):
+        for name in changed | bound:
             self.env[name] = None
 
     def small(self, small: cst.BaseSmallStatement) -> None:
