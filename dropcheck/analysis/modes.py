@@ -242,6 +242,12 @@ def join(states: Sequence[State | None]) -> State | None:
     return result
 
 
+def _assign(target: State, source: State | None) -> None:
+    """Replace ``target``'s contents in place (expressions update the caller's state)."""
+    if source is not None:
+        target.__dict__.update(source.__dict__)
+
+
 def must_train(facts: frozenset[Fact]) -> bool:
     return bool(facts) and all(f.mode is Mode.TRAIN for f in facts)
 
@@ -368,10 +374,22 @@ class ModelModes:
         if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
                 and func.value.value == "self" and isinstance(unit, cst.FunctionDef)):
             owner = self.class_of.get(id(unit))
-            if owner is not None:
+            seen: set[int] = set()
+            while owner is not None and id(owner) not in seen:
+                seen.add(id(owner))
                 method = self.methods.get(id(owner), {}).get(func.attr.value)
-                if method is not None and not _is_static(method):
-                    return method, True
+                if method is not None:
+                    return (method, True) if not _is_static(method) else None
+                owner = self._local_base(owner)
+        return None
+
+    def _local_base(self, cls: cst.ClassDef) -> cst.ClassDef | None:
+        """The first base class of ``cls`` defined in the file, if any."""
+        for base in cls.bases:
+            name = dotted_name(base.value)
+            info = self.classes.by_name.get(name) if name else None
+            if info is not None:
+                return info.node
         return None
 
     def owner_class(self, function: cst.FunctionDef) -> cst.ClassDef | None:
@@ -845,10 +863,19 @@ class Walker:
             self.bind(expr.target, objs, expr.value, state)
             return objs
         if isinstance(expr, cst.IfExp):
+            # `m.eval() if flag else m.train()`: one branch runs, as in an `if` statement
             self.value(expr.test, state)
-            return self.value(expr.body, state) | self.value(expr.orelse, state)
+            body, orelse = state.copy(), state.copy()
+            result = self.value(expr.body, body) | self.value(expr.orelse, orelse)
+            _assign(state, join([body, orelse]))
+            return result
         if isinstance(expr, cst.BooleanOperation):
-            return self.value(expr.left, state) | self.value(expr.right, state)
+            # the right operand may not run
+            left = self.value(expr.left, state)
+            right_state = state.copy()
+            right = self.value(expr.right, right_state)
+            _assign(state, join([state, right_state]))
+            return left | right
         if isinstance(expr, (cst.Yield, cst.Await)):
             if isinstance(expr, cst.Yield):
                 self.is_generator = True
@@ -872,10 +899,12 @@ class Walker:
         self._bare_call = None
         receiver: frozenset[ModelObject] = frozenset()
         method: str | None = None
+        direct: frozenset[ModelObject] = frozenset()
         if isinstance(func, cst.Attribute):
             method = func.attr.value
-            receiver = self.value(func.value, state)
-            direct: frozenset[ModelObject] = frozenset()
+            direct = self._attribute_model(func, state)
+            if not direct:
+                receiver = self.value(func.value, state)
         else:
             direct = self.value(func, state)
         args = [self.value(arg.value, state) for arg in call.args]
@@ -892,6 +921,10 @@ class Walker:
             self._step(call, state, {})
             return frozenset()
         if receiver and method is not None and isinstance(func, cst.Attribute):
+            own = self.owner.resolve_function(func, self.unit)
+            if own is not None:  # self.helper(...): a method of this class (or a local base)
+                return self._apply_summary(call, own[0], True, list(call.args), args, state,
+                                           receiver)
             return self._method(call, func, method, receiver, args, state, bare)
         if method is not None and isinstance(func, cst.Attribute):
             part = self._part_method(call, func, method, state)
@@ -935,6 +968,23 @@ class Walker:
         if qualified is not None and _config_constructor(qualified, call):
             return self._built(call, True, state)
         self._touch_unknown(args, call, state)
+        return frozenset()
+
+    def _attribute_model(self, func: cst.Attribute, state: State) -> frozenset[ModelObject]:
+        """The model ``self.net`` / ``ddp.module`` stands for when called (a forward), rather
+        than a method of what precedes the dot."""
+        if func.attr.value in _MODULE_METHODS:
+            return frozenset()
+        key = expression_key(func)
+        if key is None:
+            return frozenset()
+        if key in state.names:
+            return state.names[key]
+        if func.attr.value == "module":
+            return self.value(func.value, state)
+        if (key.startswith("self.") and key.count(".") == 1
+                and self.owner.resolve_function(func, self.unit) is None):
+            return self.lookup(state, key)
         return frozenset()
 
     def _local_class(self, expr: cst.BaseExpression) -> ClassInfo | None:
@@ -1109,9 +1159,10 @@ class Walker:
             frozen=bool(objects & state.frozen),
         )
         self.result.forwards.append(forward)
-        for fact in facts:
-            if fact.train_call is not None:
-                fact.train_call.forwards.append(forward)
+        if must_train(facts):
+            for fact in facts:
+                if fact.train_call is not None:
+                    fact.train_call.forwards.append(forward)
         if inference is None:
             for loop in self.ctx.loops:
                 loop.grad_forwards |= objects
@@ -1286,6 +1337,10 @@ class _ModeCallFinder(cst.CSTVisitor):
         if node.attr.value in ("eval", "train", "training"):
             self.found = True
 
+
+#: Attributes that are methods of every module (never submodules).
+_MODULE_METHODS = (api.SELF_RETURNING_METHODS | api.NEUTRAL_METHODS | api.FORWARD_METHODS
+                   | {"eval", "train", "load_state_dict", "apply"})
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 #: Fields that hold whitespace/punctuation only.
