@@ -618,7 +618,12 @@ class Walker:
                 self.is_generator = True
             return state
         if isinstance(small, cst.Assign):
+            if isinstance(small.value, cst.Call) and all(
+                    isinstance(t.target, cst.Name) and t.target.value == "_"
+                    for t in small.targets):
+                self._bare_call = small.value  # `_ = model(x)`: the output is discarded
             objs = self.value(small.value, state)
+            self._bare_call = None
             for target in small.targets:
                 self.bind(target.target, objs, small.value, state)
             return state
