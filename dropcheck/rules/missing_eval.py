@@ -174,8 +174,8 @@ class MissingEval(Rule):
         if forward.inference is None:
             where = "after its trained weights are loaded, in a flow with no training step"
             if forward.frozen:
-                where = ("after `requires_grad_(False)`, which freezes the weights but does "
-                         "not switch off dropout or BatchNorm's batch statistics")
+                where = ("after its weights are frozen (`requires_grad` off freezes weights "
+                         "but does not switch modes)")
         elif isinstance(forward.inference, cst.FunctionDef):
             where = (f"in `{forward.inference.name.value}()`, decorated to disable grad "
                      "(which does not switch modes)")
