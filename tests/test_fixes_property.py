@@ -46,6 +46,17 @@ SNIPPETS = [
     "        opt.step()\n"
     "        model.eval()\n"
     "        print(model(val))\n",
+    # DC005 (safe) and DC012 (unsafe): training=self.training
+    "class Net{i}(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 4)\n"
+    "    def forward(self, x):\n"
+    "        x = F.alpha_dropout(self.fc(x), 0.1)\n"
+    "        return F.dropout(\n"
+    "            x,\n"
+    "            0.1,\n"
+    "        )\n",
 ]
 
 OPTIONS = LintOptions(rules=list(all_rules()))

@@ -99,7 +99,9 @@ class FixBuilder:
             new_full = self.module.code_for_node(change.new)
             inner = old_full.find(old) if old else -1
             if inner < 0 or old_full.count(old) != 1:
-                raise FixError("cannot locate the node's code")
+                # A multi-line node inside an indented block renders without the block's
+                # indentation on its own: render the whole module instead.
+                return self._replace_in_module(change.node, change.new, start, end, row)
             prefix = inner
             suffix = len(old_full) - inner - len(old)
             if (new_full[:prefix] != old_full[:prefix]
@@ -115,6 +117,34 @@ class FixBuilder:
         a = self.lines.position(start + common)
         b = self.lines.position(start + common + len(changed_old))
         return Edit(a[0], a[1], b[0], b[1], self._newlines(changed_new, row))
+
+    def _replace_in_module(self, node: cst.CSTNode, new_node: cst.CSTNode, start: int,
+                           end: int, row: int) -> Edit:
+        """Replace ``node`` by rendering the whole module with and without it (exact in any
+        indentation context; costs a code generation, so only a fallback)."""
+        code = self.module.code
+        replaced = self.module.deep_replace(node, new_node)
+        if not isinstance(replaced, cst.Module):
+            raise FixError("the replacement did not give a module")
+        new_code = replaced.code
+        head = _common_prefix(code, new_code)
+        limit = min(len(code), len(new_code)) - head
+        tail = min(_common_prefix(code[::-1], new_code[::-1]), limit)
+        where = self.positions[node]
+        lines = self.map.code
+        first = lines.offset(where.start.line, where.start.column + 1)
+        last = lines.offset(where.end.line, where.end.column + 1)
+        if head < first or len(code) - tail > last:
+            raise FixError("the replacement changes code outside the node")
+        a = self.map.to_text(*_zero_based(lines.position(head)))
+        b = self.map.to_text(*_zero_based(lines.position(len(code) - tail)))
+        text_start = self.lines.offset(*a)
+        text_end = self.lines.offset(*b)
+        if not start <= text_start <= text_end <= end or (
+                self.text[text_start:text_end] != code[head:len(code) - tail]):
+            raise FixError("cannot map the replacement onto the file")
+        content = new_code[head:len(new_code) - tail]
+        return Edit(a[0], a[1], b[0], b[1], self._newlines(content, row))
 
     def _insert_before(self, change: InsertBefore) -> Edit:
         (row, col), _ = self._range(change.anchor)
@@ -170,6 +200,11 @@ class FixBuilder:
             return content
         eol = self._eol(row)
         return NEWLINE.sub(eol, content)
+
+
+def _zero_based(position: tuple[int, int]) -> tuple[int, int]:
+    """A LineIndex (row, 1-based column) as LibCST's (line, 0-based column)."""
+    return position[0], position[1] - 1
 
 
 def _common_prefix(a: str, b: str) -> int:

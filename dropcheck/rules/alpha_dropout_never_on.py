@@ -5,6 +5,7 @@ import libcst as cst
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
 from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT
+from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
 
@@ -43,6 +44,12 @@ class AlphaDropoutNeverOn(Rule):
             return F.alpha_dropout(F.selu(self.fc(x)), p=0.05, training=self.training)
     ```
     or an `nn.AlphaDropout(0.05)` submodule.
+
+    ## Fix safety
+    The fix adds `training=self.training` to the call (inside a method whose `self` is the
+    module). It is unsafe: the dropout, which never ran, now runs in training mode, so training
+    behaves differently (as the author intended, but results change and the rate may need
+    tuning).
 
     ## References
     - [torch.nn.functional.alpha_dropout](https://pytorch.org/docs/stable/generated/torch.nn.functional.alpha_dropout.html)
@@ -84,4 +91,5 @@ class AlphaDropoutNeverOn(Rule):
             f"{callee}() without training= never drops anything: unlike F.dropout, its "
             f"training defaults to False, so the network trains without this dropout; pass "
             f"training=self.training (or use an nn.AlphaDropout submodule)",
+            fix=training_flag(self.context, node, "unsafe", "on in training mode"),
         )

@@ -5,6 +5,7 @@ import libcst as cst
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
 from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT
+from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
 
@@ -52,6 +53,12 @@ class FunctionalDropoutAlwaysOn(Rule):
             return F.dropout(self.fc(x), p=0.1, training=self.training)
     ```
     or an `nn.Dropout(0.1)` submodule, which follows `model.train()` / `model.eval()`.
+
+    ## Fix safety
+    The fix adds `training=self.training` to the call (inside a method whose `self` is the
+    module). It is safe: the dropout keeps running in training mode and stops in eval mode,
+    which is what `model.eval()` is written to mean; only inference outputs change, from random
+    to deterministic. An explicit `training=True` (deliberate MC dropout) is never reported.
 
     ## References
     - [torch.nn.functional.dropout](https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html)
@@ -113,4 +120,5 @@ class FunctionalDropoutAlwaysOn(Rule):
             f"{callee}() without training= is always on: training defaults to True, so "
             f"model.eval() does not turn this dropout off and inference stays random; pass "
             f"training=self.training (or use an nn.Dropout submodule)",
+            fix=training_flag(self.context, node, "safe", "off in eval mode, as nn.Dropout"),
         )
