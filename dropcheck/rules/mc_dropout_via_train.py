@@ -72,7 +72,7 @@ class McDropoutViaTrain(Rule):
     code = "DC007"
     name = "mc-dropout-via-train"
     message = "model.train() used for stochastic predictions also switches BatchNorm to batch statistics"
-    requires = ((b".train(",),)
+    requires = ((b"train",),)
 
     VALID = [
         # ordinary training

@@ -69,10 +69,8 @@ class TrainModeNotRestored(Rule):
     code = "DC008"
     name = "train-mode-not-restored"
     message = "model.eval() in a training loop without model.train() before the next step"
-    requires = (
-        (b"eval", b"train(False", b"train(mode=False"),
-        (b"backward", b".step("),
-    )
+    # an eval (`.eval()`, `.train(False)`, or a helper containing one) and a training step
+    requires = ((b"eval", b"train"), (b"backward", b"step"))
 
     VALID = [
         # train() at the top of the loop body
