@@ -172,5 +172,8 @@ class FileContext:
     def in_training_only_method(self) -> bool:
         """Whether the visited node is in a method that only runs in training mode (Lightning's
         ``training_step``)."""
-        functions = [s for s in self.scopes if isinstance(s, cst.FunctionDef)]
-        return bool(functions) and functions[0].name.value in TRAINING_ONLY_METHODS
+        method: cst.FunctionDef | None = None
+        for outer, inner in zip(self.scopes, self.scopes[1:], strict=False):
+            if isinstance(outer, cst.ClassDef) and isinstance(inner, cst.FunctionDef):
+                method = inner  # the innermost class's method
+        return method is not None and method.name.value in TRAINING_ONLY_METHODS
