@@ -4,7 +4,7 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT
+from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT, F
 from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
@@ -13,6 +13,11 @@ from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
 _NEVER_ON = frozenset(
     name for name, default in FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items() if not default
 )
+
+
+#: The layer that does the same and follows the module's mode.
+_MODULE_FORM = {F + "alpha_dropout": "nn.AlphaDropout",
+                F + "feature_alpha_dropout": "nn.FeatureAlphaDropout"}
 
 
 class AlphaDropoutNeverOn(Rule):
@@ -90,6 +95,6 @@ class AlphaDropoutNeverOn(Rule):
             node,
             f"{callee}() without training= never drops anything: unlike F.dropout, its "
             f"training defaults to False, so the network trains without this dropout; pass "
-            f"training=self.training (or use an nn.AlphaDropout submodule)",
+            f"training=self.training (or use an {_MODULE_FORM[bound.qualified_name]} submodule)",
             fix=training_flag(self.context, node, "unsafe", "on in training mode"),
         )

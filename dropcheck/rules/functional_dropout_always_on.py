@@ -4,7 +4,7 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT
+from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT, F
 from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
@@ -13,6 +13,11 @@ from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
 _ALWAYS_ON = frozenset(
     name for name, default in FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items() if default
 )
+
+
+#: The layer that does the same and follows the module's mode.
+_MODULE_FORM = {F + "dropout": "nn.Dropout", F + "dropout1d": "nn.Dropout1d",
+                F + "dropout2d": "nn.Dropout2d", F + "dropout3d": "nn.Dropout3d"}
 
 
 class FunctionalDropoutAlwaysOn(Rule):
@@ -119,6 +124,6 @@ class FunctionalDropoutAlwaysOn(Rule):
             node,
             f"{callee}() without training= is always on: training defaults to True, so "
             f"model.eval() does not turn this dropout off and inference stays random; pass "
-            f"training=self.training (or use an nn.Dropout submodule)",
+            f"training=self.training (or use an {_MODULE_FORM[bound.qualified_name]} submodule)",
             fix=training_flag(self.context, node, "safe", "off in eval mode, as nn.Dropout"),
         )
