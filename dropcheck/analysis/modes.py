@@ -790,8 +790,9 @@ class Walker:
                     break
                 entry = current.copy()
                 if isinstance(stmt, cst.For):
-                    self.value(stmt.iter, entry)
-                    self._bind_loop_target(stmt, entry)
+                    items = self.value(stmt.iter, entry)
+                    self._bind_loop_target(stmt, entry, items if isinstance(
+                        stmt.iter, (cst.Name, cst.List, cst.Tuple, cst.Attribute)) else frozenset())
                 else:
                     self.value(stmt.test, entry)
                 frame.grad_forwards = set()
@@ -816,8 +817,10 @@ class Walker:
             after = self.block(block_statements(stmt.orelse.body), after)
         return after
 
-    def _bind_loop_target(self, stmt: cst.For, state: State) -> None:
-        self.bind(stmt.target, frozenset(), None, state)
+    def _bind_loop_target(self, stmt: cst.For, state: State,
+                          items: frozenset[ModelObject]) -> None:
+        # `for m in [a, b]:` / `for m in models:` -> m may be any of them
+        self.bind(stmt.target, items, None, state)
         # `for module in model.modules():` -> module.eval() handles model
         it = stmt.iter
         if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute):
@@ -881,6 +884,17 @@ class Walker:
             right = self.value(expr.right, right_state)
             _assign(state, join([state, right_state]))
             return left | right
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            # a container of models points to them (`for m in [a, b]: m.eval()`)
+            found: frozenset[ModelObject] = frozenset()
+            for element in expr.elements:
+                found |= self.value(element.value, state)
+            return found
+        if isinstance(expr, cst.Subscript):
+            base = self.value(expr.value, state)
+            for index in expr.slice:
+                self._children(index, state)
+            return base
         if isinstance(expr, (cst.Yield, cst.Await)):
             if isinstance(expr, cst.Yield):
                 self.is_generator = True
@@ -964,7 +978,7 @@ class Walker:
             local = self.owner.classes.by_name.get(func.value)
             if local is not None and local.is_module and (
                     self.unit is self.owner.module or func.value not in self.local_names):
-                wrapped = frozenset().union(*args) if args else frozenset()
+                wrapped = self._wrapped(call, args)
                 if wrapped:
                     # a module built around an existing model (an export wrapper, a classifier
                     # around a backbone): the wrapped model's mode is what matters
@@ -991,6 +1005,21 @@ class Walker:
                 and self.owner.resolve_function(func, self.unit) is None):
             return self.lookup(state, key)
         return frozenset()
+
+    def _wrapped(self, call: cst.Call, args: list[frozenset[ModelObject]],
+                 ) -> frozenset[ModelObject]:
+        """Existing models passed to a constructor (not the layers it builds in place)."""
+        found: frozenset[ModelObject] = frozenset().union(*args) if args else frozenset()
+        if not found:
+            return found
+        inner: set[int] = set()
+        stack: list[cst.CSTNode] = [arg.value for arg in call.args]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                inner.add(id(node))
+            stack.extend(_child_nodes(node))
+        return frozenset(obj for obj in found if id(obj.site) not in inner)
 
     def _local_class(self, expr: cst.BaseExpression) -> ClassInfo | None:
         name = dotted_name(expr)
@@ -1053,6 +1082,10 @@ class Walker:
             state.loaded |= first
             return frozenset()
         if is_torch_layer(qualified):
+            wrapped = self._wrapped(call, args)
+            if wrapped:
+                # nn.Sequential(backbone, head), nn.ModuleList([a, b]): the models inside
+                return wrapped
             return self._built(call, self.owner.dependence.of_call(call), state)
         if qualified in api.TRAIN_MODE_FACTORIES or qualified.startswith(
                 api.TRAIN_MODE_FACTORIES_PREFIXES):
