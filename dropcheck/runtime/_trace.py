@@ -3,8 +3,9 @@ numbers, and where each tensor came from.
 
 Forward hooks on every module keep a stack of the modules being run; a ``TorchFunctionMode``
 sees every torch function with its real arguments (``F.dropout(x, p, training)``) and attributes
-it to the module on top of the stack. Leaf modules are recorded as one event (their internals
-are their own business); functions called directly in a container's ``forward`` are events too.
+it to the module on top of the stack. torch's leaf layers and dropout modules are recorded as one
+event each (their internals are their own business); torch functions called by other modules
+(containers, custom leaf modules) are events too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dropcheck.runtime._common import (
     cuda_devices,
     first_tensor,
     is_allowed,
+    is_dropout_module,
     leaves,
     seed_rng,
 )
@@ -34,7 +36,7 @@ from dropcheck.runtime._common import (
 
 @dataclass
 class Event:
-    """A leaf module run, or a torch function called outside any leaf module."""
+    """A layer's run (see :func:`is_layer`), or a torch function called outside any layer."""
 
     name: str  # canonical class or function name
     path: str  # the module's path, or the calling module's path for a function
@@ -102,6 +104,14 @@ def bind(name: str, func: Callable[..., Any], args: Sequence[Any],
     return dict(ba.arguments)
 
 
+def is_layer(module: nn.Module) -> bool:
+    """A module recorded as one event: torch's own leaf layers, and dropout modules. Other
+    modules, custom leaf modules included, are followed through the torch calls they make."""
+    if next(module.children(), None) is not None:
+        return False
+    return type(module).__module__.startswith("torch.nn.modules") or is_dropout_module(module)
+
+
 class Tracer(TorchFunctionMode):
     """Use as ``with Tracer(model, ...) as t: model(x)``; hooks are removed on exit.
 
@@ -136,7 +146,7 @@ class Tracer(TorchFunctionMode):
 
     def __enter__(self) -> Tracer:
         for path, module in self.model.named_modules():
-            leaf = next(module.children(), None) is None
+            leaf = is_layer(module)
             self._handles.append(module.register_forward_pre_hook(
                 self._pre_hook(path, module, leaf), with_kwargs=True))
             self._handles.append(module.register_forward_hook(
@@ -237,6 +247,7 @@ class Tracer(TorchFunctionMode):
     # -- data flow -----------------------------------------------------------------------
 
     def _inside_leaf(self) -> bool:
+        """Inside a layer: its own torch calls are its business (nn.ReLU calls F.relu)."""
         return any(frame.leaf for frame in self.stack)
 
     def _source(self, tensor: torch.Tensor | None) -> Event | None:

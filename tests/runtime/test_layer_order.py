@@ -139,3 +139,24 @@ def test_a_tensor_used_beside_the_dropout_is_not_its_output() -> None:
             return self.drop(h) + self.bn(h)  # BatchNorm sees h, not the dropout's output
 
     assert check_layer_order(Branches(), torch.randn(4, 8)) == []
+
+
+def test_functional_conv_dropout_and_batch_norm_calls() -> None:
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4, 3, 3, 3))
+            self.register_buffer("mean", torch.zeros(4))
+            self.register_buffer("var", torch.ones(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = F.dropout(F.relu(F.conv2d(x, self.weight)), 0.2, self.training)  # DC003
+            h = F.batch_norm(h, self.mean, self.var, training=self.training)  # after dropout
+            return F.batch_norm(h, None, None, training=True)  # no running stats: fine
+
+    model = nn.Sequential(Functional())
+    findings = check_layer_order(model, torch.randn(2, 3, 8, 8))
+    assert sorted((f.code, f.path, f.module_class) for f in findings) == [
+        ("DC003", "0", "Functional"), ("DC004", "0", "Functional")]
+    dc004 = next(f for f in findings if f.code == "DC004")
+    assert "F.batch_norm in `0`" in dc004.message
