@@ -953,6 +953,8 @@ class Walker:
             handled = self._known_callee(call, qualified, args, state)
             if handled is not None:
                 return handled
+        if method == "prepare" and not receiver and len(args) == 1:
+            return args[0]  # model = accelerator.prepare(model): the same module, wrapped
         if method in ("fit", "train") and not receiver:
             # trainer.fit(model) / trainer.train(): training happens somewhere
             self.result.has_training = True
