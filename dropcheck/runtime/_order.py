@@ -1,7 +1,7 @@
 """The static layer-order rules (DC003, DC004, DC009) on the real execution of one forward.
 
-Data flow is followed through tensor identity: each recorded event (a leaf module, or a torch
-function called in a container's ``forward``) knows which event produced its input, so
+Data flow is followed through tensor identity: each recorded event (a torch layer, or a torch
+function called in a model's own ``forward``) knows which event produced its input, so
 ``Conv2d -> ReLU -> Dropout`` is found however the model is written (``nn.Sequential``,
 ``forward`` code, helpers, dynamically built layers), and ``x + residual`` breaks the chain as
 the static rules require.
@@ -196,8 +196,9 @@ def layer_order(model: nn.Module, args: tuple[Any, ...],
 def check_layer_order(model: nn.Module, *args: Any, **kwargs: Any) -> list[RuntimeFinding]:
     """The layer-order rules on the real execution of ``model(*args, **kwargs)`` in eval mode.
 
-    Every leaf module that runs, and every torch function called directly in a container's
-    ``forward``, is recorded with the event that produced its input, and:
+    Every torch layer and dropout module that runs, and every torch function called by other
+    modules (``F.conv2d``, ``F.dropout``, ``F.batch_norm`` in a ``forward``), is recorded with
+    the event that produced its input, and:
 
     - DC003: element-wise dropout (``nn.Dropout``, ``F.dropout``, alpha dropout) on a >= 3-D
       feature map that comes from a convolution through layers that keep the map (activations,
