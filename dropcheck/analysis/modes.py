@@ -1321,9 +1321,19 @@ class Walker:
             for obj in objs:
                 state.modes[obj] = frozenset(new)
             if changed_to is not None:
+                # the argument that passed these models (for messages and fixes)
+                model_expr: cst.BaseExpression | None = None
+                if "." in key or key not in params:
+                    model_expr = cst.parse_expression(key)  # self.model / a global
+                elif is_method and key == params[0] and isinstance(call.func, cst.Attribute):
+                    model_expr = call.func.value
+                else:
+                    model_expr = next(
+                        (arg.value for arg, arg_objs in zip(call_args, args, strict=False)
+                         if arg_objs & objs), None)
                 self.result.changes.append(ModeChange(
-                    call, call_args[0].value if call_args else None, objs, changed_to,
-                    self.statement, tuple(f.node for f in self.ctx.loops), name))
+                    call, model_expr, objs, changed_to, self.statement,
+                    tuple(f.node for f in self.ctx.loops), name))
         # return value
         result: set[ModelObject] = set()
         for key in summary.returns_keys:
