@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import faulthandler
+import functools
 import os
 import pickle
 import queue
@@ -126,6 +127,24 @@ def lint_module(
     return reports, crashed
 
 
+@functools.cache
+def _visitor_names(cls: type) -> tuple[str, ...]:
+    # What LibCST's get_visitors() finds (visit_*/leave_* methods that are not its empty
+    # stubs), computed once per class: LibCST runs inspect.getmembers on every instance
+    # (~10 % of a file's analysis time).
+    names = []
+    for name in dir(cls):
+        if name.startswith(("visit_", "leave_")):
+            member = getattr(cls, name, None)
+            if callable(member) and not getattr(member, "_is_no_op", False):
+                names.append(name)
+    return tuple(names)
+
+
+def _visitors(visitor: cst.BatchableCSTVisitor) -> list[tuple[str, Callable[..., Any]]]:
+    return [(name, getattr(visitor, name)) for name in _visitor_names(type(visitor))]
+
+
 class _GuardedBatch(cst.CSTVisitor):
     """LibCST's batched visitor, with each rule's callbacks guarded."""
 
@@ -141,7 +160,7 @@ class _GuardedBatch(cst.CSTVisitor):
         self._leave: dict[str, list[Callable[..., Any]]] = {}
         for visitor in visitors:
             rule = rule_ids.get(id(visitor))
-            for name, method in visitor.get_visitors().items():
+            for name, method in _visitors(visitor):
                 wrapped = _guarded(rule, method, crashed) if rule is not None else method
                 kind, _, node_type = name.partition("_")
                 target = self._visit if kind == "visit" else self._leave
@@ -317,13 +336,18 @@ class _DeepStack:
             threading.stack_size(old_size)
 
     def _serve(self) -> None:
-        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
         while True:
             function, answer = self.jobs.get()
+            # The limit is interpreter-wide: raised only while this thread works (the caller
+            # waits meanwhile), so a program that imports dropcheck keeps its own.
+            old = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(old, 20_000))
             try:
-                answer.put((True, function()))
+                outcome: tuple[bool, Any] = (True, function())
             except BaseException as exc:
-                answer.put((False, exc))
+                outcome = (False, exc)
+            sys.setrecursionlimit(old)  # before answering: the caller may look at it at once
+            answer.put(outcome)
 
     def run(self, function: Callable[[], Any]) -> Any:
         answer: queue.SimpleQueue[Any] = queue.SimpleQueue()

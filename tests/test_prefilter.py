@@ -83,3 +83,17 @@ def test_prefilter_needs_every_group() -> None:
     assert passes_prefilter(b"F.dropout(F.conv1d(x))", Needs)
     assert not passes_prefilter(b"nn.Dropout()", Needs)
     assert not passes_prefilter(b"nn.Conv2d()", Needs)
+
+
+def test_engine_finds_the_same_visitor_methods_as_libcst() -> None:
+    # The engine caches the visit_*/leave_* lookup per rule class instead of LibCST's
+    # per-instance inspect.getmembers; it must find exactly the same methods.
+    import libcst as cst
+
+    from dropcheck.analysis.context import FileContext
+    from dropcheck.engine import _visitors
+
+    context = FileContext("x.py", cst.parse_module("x = 1\n"))
+    for rule in all_rules():
+        instance = rule(context)
+        assert dict(_visitors(instance)) == instance.get_visitors(), rule.code
