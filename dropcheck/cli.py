@@ -161,8 +161,8 @@ def check(
         run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir),
         stats=stats)
     fixed: list[FileFix] = []
-    run = _fixer(fixed, unsafe=unsafe_fixes, write=not show_diff) if fix or show_diff \
-        else lint_paths
+    run = _fixer(fixed, unsafe=unsafe_fixes, write=not show_diff, lint=lint_paths) \
+        if fix or show_diff else lint_paths
     try:
         findings = _lint(paths, resolver, base, run)
     except ConfigError as error:
@@ -206,12 +206,13 @@ def check(
 Runner = Callable[[Sequence[str], LintOptions], list[Finding]]
 
 
-def _fixer(results: list[FileFix], *, unsafe: bool, write: bool) -> Runner:
-    """A runner that fixes each group of files and returns the findings that remain."""
+def _fixer(results: list[FileFix], *, unsafe: bool, write: bool, lint: Runner) -> Runner:
+    """A runner that fixes each group of files and returns the findings that remain (files are
+    linted by ``lint`` first, in parallel and cached; only those with fixes are re-read)."""
     from dropcheck.fix.run import fix_paths
 
     def run(files: Sequence[str], options: LintOptions) -> list[Finding]:
-        done = fix_paths(files, options, unsafe=unsafe, write=write)
+        done = fix_paths(files, options, unsafe=unsafe, write=write, lint=lint)
         results.extend(done)
         return [f for result in done for f in result.remaining]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dropcheck.discovery import iter_files
@@ -194,8 +194,26 @@ def fix_path(path: str, options: LintOptions, *, unsafe: bool, write: bool) -> F
     return result
 
 
-def fix_paths(paths: Sequence[str], options: LintOptions, *, unsafe: bool,
-              write: bool) -> list[FileFix]:
-    """Fix every file under ``paths`` (write=False: compute only, for ``--diff``)."""
-    return [fix_path(path, options, unsafe=unsafe, write=write)
-            for path in iter_files(list(paths))]
+Lint = Callable[[Sequence[str], LintOptions], list[Finding]]
+
+
+def fix_paths(paths: Sequence[str], options: LintOptions, *, unsafe: bool, write: bool,
+              lint: Lint | None = None) -> list[FileFix]:
+    """Fix every file under ``paths`` (write=False: compute only, for ``--diff``).
+
+    With ``lint`` (the parallel, cached runner), every file is linted that way first and only
+    the files with an applicable fix are fixed, one by one; the others keep their findings.
+    """
+    if lint is None:
+        return [fix_path(path, options, unsafe=unsafe, write=write)
+                for path in iter_files(list(paths))]
+    found: dict[str, list[Finding]] = {}
+    for finding in lint(paths, options):
+        found.setdefault(finding.path, []).append(finding)
+    results = []
+    for path in sorted(found):
+        if any(f.fix is not None and f.fix.applies(unsafe) for f in found[path]):
+            results.append(fix_path(path, options, unsafe=unsafe, write=write))
+        else:
+            results.append(FileFix(path, remaining=found[path]))
+    return results
