@@ -76,6 +76,9 @@ class LayerStep:
     kernel: int | None = None
     #: A dropout's constant rate (the default when omitted); None when not constant.
     rate: float | None = None
+    #: For a module class of this file: the step that produces what its ``forward()`` returns,
+    #: when it returns one value (walks back through the block's own layers from there).
+    inner: LayerStep | None = None
     #: Whether the op writes its input in place (constant ``inplace=True``, ``relu_``).
     inplace: bool = False
     #: The attribute or variable the layer was reached through (``self.fc`` -> ``fc``).
@@ -117,6 +120,8 @@ class LayerIndex:
         self._classes = classes
         self._constants = constants
         self._attributes: dict[int, dict[str, _Binding | None]] = {}
+        self._forwards: dict[int, LayerFlow | None] = {}
+        self._module = module
         self.flows: list[LayerFlow] = []
         self._successors: dict[int, list[LayerStep]] = {}
         self._build(module)
@@ -145,7 +150,7 @@ class LayerIndex:
                 continue
             forward = info.methods.get("forward")
             if forward is not None:
-                self._forward_flow(info, forward, module)
+                self.forward_flow(info)
             elif sequential:
                 self._sequential_subclass_flow(info, module)
 
@@ -203,11 +208,30 @@ class LayerIndex:
         return (isinstance(func, cst.Attribute) and _is_self(func.value)
                 and func.attr.value in ("add_module", "register_module", "append"))
 
-    def _forward_flow(self, info: ClassInfo, forward: cst.FunctionDef, module: cst.Module) -> None:
+    def forward_flow(self, info: ClassInfo) -> LayerFlow | None:
+        """The flow of a module class's own ``forward()``, built once (None while it is being
+        built, for classes that use themselves)."""
+        key = id(info.node)
+        if key in self._forwards:
+            return self._forwards[key]
+        forward = info.methods.get("forward")
+        if forward is None or not (info.is_module or self._is_sequential_subclass(info)):
+            self._forwards[key] = None
+            return None
+        self._forwards[key] = None
         flow = LayerFlow("forward", forward, info.node, None)
-        resolver = _Resolver(self, (module, info.node, forward), info)
+        resolver = _Resolver(self, (self._module, info.node, forward), info)
         _ForwardEvaluator(self, flow, resolver).run(forward)
         self.flows.append(flow)
+        self._forwards[key] = flow
+        return flow
+
+    def local_output(self, info: ClassInfo) -> LayerStep | None:
+        """The step producing a local module's single returned value, if any."""
+        flow = self.forward_flow(info)
+        if flow is None or len(flow.outputs) != 1:
+            return None
+        return flow.outputs[0]
 
     # -- classes -----------------------------------------------------------------------------
     def _class_info(self, node: cst.ClassDef | None) -> ClassInfo | None:
@@ -616,7 +640,7 @@ class _Resolver:
             local = self._local_class(expr.func)
             if local is not None:
                 return [LayerStep(api.ROLE_LOCAL, local.name, node, expr, label=local.name,
-                                  attribute=attribute)]
+                                  attribute=attribute, inner=self.index.local_output(local))]
             return [_unknown(node, expr, attribute)]
         if isinstance(expr, cst.IfExp):
             # `nn.Dropout(p) if p > 0 else nn.Identity()`: the layer, when there is one
@@ -1049,6 +1073,11 @@ def walk_back(step: LayerStep, through: frozenset[str]) -> tuple[LayerStep | Non
     seen: set[int] = set()
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if current.role == api.ROLE_LOCAL and current.inner is not None:
+            # a module class of this file: continue from what its forward() returns
+            passed.append(current)
+            current = current.inner
+            continue
         if current.role not in through:
             return current, passed
         passed.append(current)
@@ -1078,5 +1107,7 @@ def through_text(passed: Sequence[LayerStep]) -> str:
     """`` (through nn.BatchNorm2d, F.relu)`` for steps a walk passed over, given in data order."""
     if not passed:
         return ""
-    return " (through " + ", ".join(step.label for step in passed) + ")"
+    labels = [f"the output of {step.label}" if step.role == api.ROLE_LOCAL else step.label
+              for step in passed]
+    return " (through " + ", ".join(labels) + ")"
 
