@@ -354,3 +354,19 @@ def test_fixes_that_never_settle_leave_the_file_unchanged(
     result = fix(b"y = 2\n")
     assert result.fixed is None and result.applied == []
     assert "did not settle after 10 passes" in result.skipped[0][1]
+
+
+def test_fix_serializes_like_ruff_and_round_trips() -> None:
+    fixed = fix(b"import torch.nn as nn\nd = nn.Dropout(True)\ne = nn.Dropout(2)\n", unsafe=False)
+    with_fix, without = fixed.remaining
+    data = with_fix.to_dict()
+    assert data["fix"] == {
+        "applicability": "unsafe",
+        "message": "Pass `inplace=True` instead of the rate `True`",
+        "edits": [{"content": "inplace=", "location": {"row": 2, "column": 16},
+                   "end_location": {"row": 2, "column": 16}}],
+    }
+    assert without.to_dict()["fix"] is None
+    assert Fix.from_dict(data["fix"]) == with_fix.fix
+    assert with_fix.fix is not None and with_fix.fix.applies(unsafe_fixes=True)
+    assert not with_fix.fix.applies(unsafe_fixes=False)
