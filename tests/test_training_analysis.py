@@ -101,6 +101,12 @@ SOURCE = textwrap.dedent("""
             return self.p if self.training else 0.0
 
     class Attention(Base):
+        declared: float
+
+        def __init__(self, p):
+            super().__init__(p)
+            self.declared = p
+
         def forward(self, x, dropout, *, scale=1.0):
             local = self.p * 2
             twice = self.p
@@ -116,7 +122,7 @@ def attention() -> tuple[FileContext, list[Scope]]:
     context = FileContext("<test>", module)
     cls = module.body[3]
     assert isinstance(cls, cst.ClassDef)
-    forward = cls.body.body[0]
+    forward = cls.body.body[2]
     assert isinstance(forward, cst.FunctionDef)
     return context, [module, cls, forward]
 
@@ -134,6 +140,7 @@ def attention() -> tuple[FileContext, list[Scope]]:
     ("twice", True),  # assigned twice: cannot tell
     ("self.p if self.training else 0.0", True),
     ("self.unknown", False),  # not assigned in this file: taken as fixed
+    ("self.declared", False),  # a class-level annotation is not an assignment
 ])
 def test_value_origins(
     attention: tuple[FileContext, list[Scope]], code: str, dependent: bool

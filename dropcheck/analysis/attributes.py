@@ -16,7 +16,7 @@ _CONSTRUCTORS = frozenset({"__init__", "__post_init__", "<class body>"})
 class Assignment:
     #: The method that assigns (``"<class body>"`` for a class attribute).
     method: str
-    #: The value assigned; None for augmented, tuple-unpacking or annotation-only assignments.
+    #: The value assigned; None for augmented, tuple-unpacking or loop-target assignments.
     value: cst.BaseExpression | None
 
     @property
@@ -47,7 +47,8 @@ class _SelfAssignments(cst.CSTVisitor):
             self._add(target.target, node.value if single else None)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._add(node.target, node.value)
+        if node.value is not None:  # `self.p: float` alone declares, it does not assign
+            self._add(node.target, node.value)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         self._add(node.target, None)
@@ -71,7 +72,8 @@ def _class_body_assignments(info: ClassInfo) -> dict[str, list[Assignment]]:
                 if isinstance(target, cst.Name):
                     found.setdefault(target.value, []).append(
                         Assignment("<class body>", small.value))
-            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+            elif (isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)
+                  and small.value is not None):  # `p: float` alone is a declaration
                 found.setdefault(small.target.value, []).append(
                     Assignment("<class body>", small.value))
     return found
