@@ -19,6 +19,7 @@ from dropcheck.fix.changes import InsertAfter, InsertBefore, NodeFix, Replace
 from dropcheck.fix.helpers import (
     add_keyword_argument,
     contains,
+    file_facts,
     insert_at_top_of_body,
     keyword_for_positional,
     reference,
@@ -303,15 +304,5 @@ def _expression_statement(module: cst.Module, call: cst.Call) -> cst.SimpleState
 
 def _fresh_name(module: cst.Module, candidates: tuple[str, ...]) -> str | None:
     """A name that appears nowhere in the file (so the fix shadows nothing)."""
-
-    class Names(cst.CSTVisitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: set[str] = set()
-
-        def visit_Name(self, node: cst.Name) -> None:
-            self.names.add(node.value)
-
-    names = Names()
-    module.visit(names)
-    return next((c for c in candidates if c not in names.names), None)
+    names = file_facts(module).names
+    return next((c for c in candidates if c not in names), None)

@@ -4,6 +4,8 @@ right change is not clear (then no fix is offered; the finding stays)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
@@ -174,19 +176,34 @@ def contains(tree: cst.CSTNode, target: cst.CSTNode) -> bool:
     return False
 
 
+#: Per-file facts the fixes need, computed once per file: (module, facts) of the last file.
+_FACTS: list[tuple[cst.Module, _FileFacts]] = []
+
+
+class _FileFacts(cst.CSTVisitor):
+    """One walk over the file: how often each ``self.<attr>`` appears, and every name used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attributes: Counter[str] = Counter()
+        self.names: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            self.self_attributes[node.attr.value] += 1
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def file_facts(module: cst.Module) -> _FileFacts:
+    if not _FACTS or _FACTS[0][0] is not module:
+        facts = _FileFacts()
+        module.visit(facts)
+        _FACTS[:] = [(module, facts)]  # only the current file is kept alive
+    return _FACTS[0][1]
+
+
 def self_attribute_uses(module: cst.Module, attribute: str) -> int:
     """How many times ``self.<attribute>`` appears in the file (assignments included)."""
-
-    class Count(cst.CSTVisitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found = 0
-
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            if (node.attr.value == attribute and isinstance(node.value, cst.Name)
-                    and node.value.value == "self"):
-                self.found += 1
-
-    counter = Count()
-    module.visit(counter)
-    return counter.found
+    return file_facts(module).self_attributes[attribute]
