@@ -17,8 +17,10 @@ the rank a reshape produces) and the node a finding about it is reported at: the
 ``nn.Sequential(...)``, or the call in ``forward()``, never the ``__init__`` line.
 
 Precision first: whatever cannot be followed (branches merged by ``+``, ``torch.cat``, unknown
-calls, loops over ``ModuleList``, attributes assigned more than once, local module classes)
-becomes a step of role ``unknown``/``local``, which every rule treats as a wall.
+calls, loops over ``ModuleList``, attributes assigned more than once) becomes a step of role
+``unknown``, which every rule treats as a wall. An instance of a module class of the same file
+is a ``local`` step: a wall too, except that :func:`walk_back` continues from the single value
+its ``forward()`` returns (``nn.Sequential(ConvBNReLU(3, 32), nn.Dropout())``).
 """
 
 from __future__ import annotations
