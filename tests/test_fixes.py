@@ -370,3 +370,15 @@ def test_fix_serializes_like_ruff_and_round_trips() -> None:
     assert Fix.from_dict(data["fix"]) == with_fix.fix
     assert with_fix.fix is not None and with_fix.fix.applies(unsafe_fixes=True)
     assert not with_fix.fix.applies(unsafe_fixes=False)
+
+
+def test_import_goes_above_a_decorated_definition() -> None:
+    data = (b'"""doc"""\nfrom __future__ import annotations\n\n\n@some.decorator\n'
+            b"def sample(model, x):\n    model.train()\n    with torch.no_grad():\n"
+            b"        return [model(x) for _ in range(8)]\n")
+    want = (b'"""doc"""\nfrom __future__ import annotations\n'
+            b"from torch.nn.modules.dropout import _DropoutNd\n\n\n@some.decorator\n"
+            b"def sample(model, x):\n    model.eval()\n    for submodule in model.modules():\n"
+            b"        if isinstance(submodule, _DropoutNd):\n            submodule.train()\n"
+            b"    with torch.no_grad():\n        return [model(x) for _ in range(8)]\n")
+    assert fixed_bytes(data) == want

@@ -146,8 +146,13 @@ class FixBuilder:
         content = new_code[head:len(new_code) - tail]
         return Edit(a[0], a[1], b[0], b[1], self._newlines(content, row))
 
+    def _start(self, statement: cst.BaseStatement) -> tuple[int, int]:
+        """Where a statement starts: a decorated definition starts at its first decorator."""
+        decorators = getattr(statement, "decorators", ())
+        return self._range(decorators[0] if decorators else statement)[0]
+
     def _insert_before(self, change: InsertBefore) -> Edit:
-        (row, col), _ = self._range(change.anchor)
+        row, col = self._start(change.anchor)
         indent = self._indent(row, col)
         eol = self._eol(row)
         body = self._statements(change.statements, indent, eol)
@@ -155,7 +160,8 @@ class FixBuilder:
         return Edit(row, col, row, col, body + eol + indent)
 
     def _insert_after(self, change: InsertAfter) -> Edit:
-        (row, col), (end_row, end_col) = self._range(change.anchor)
+        _, (end_row, end_col) = self._range(change.anchor)
+        row, col = self._start(change.anchor)
         indent = self._indent(row, col)
         rest = self.lines.line(end_row)[end_col - 1:]
         if rest.strip() and not rest.strip().startswith("#"):

@@ -49,6 +49,10 @@ def reference(
     first = _first_code_statement(context.module)
     if first is None:
         return None
+    body = list(context.module.body)
+    index = next(i for i, s in enumerate(body) if s is first)
+    if index:  # after the docstring and `from __future__` imports
+        return cst.Name(name), (InsertAfter(body[index - 1], (statement,)),)
     return cst.Name(name), (InsertBefore(first, (statement,)),)
 
 
