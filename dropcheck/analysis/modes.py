@@ -173,6 +173,24 @@ class FlowResult:
         return iter(self.train_calls.values())
 
 
+@dataclass(eq=False)
+class CallSite:
+    """A call of a same-file helper, with the mode of the models it passes."""
+
+    facts: frozenset[Fact]
+    call: cst.Call
+    objects: frozenset[ModelObject]
+    frame: LoopFrame | None
+
+    def in_training_iteration(self) -> bool:
+        """Whether the models are trained in the same loop iteration as the call (the helper
+        computes targets/pseudo-labels from the model being trained: not inference)."""
+        frame = self.frame
+        return frame is not None and any(
+            step.loops and step.loops[-1] is frame.node and self.objects & step.trained.keys()
+            for step in frame.steps)
+
+
 @dataclass
 class Summary:
     """What a same-file helper does, seen from its callers."""
@@ -279,7 +297,7 @@ class ModelModes:
         self._summaries: dict[int, Summary] = {}
         self._summary_runs: dict[int, FlowResult] = {}
         self._in_progress: set[int] = set()
-        self._callsite_facts: dict[int, dict[str, list[tuple[frozenset[Fact], cst.Call]]]] = {}
+        self._callsite_facts: dict[int, dict[str, list[CallSite]]] = {}
         self._collect_units(module.body, None)
         self._results: list[FlowResult] | None = None
 
@@ -328,16 +346,15 @@ class ModelModes:
         sites = self._callsite_facts.get(id(function), {})
         entry: dict[str, frozenset[Fact]] = {}
         for key, fact_sets in sites.items():
-            for facts, call in fact_sets:
-                if must_train(facts):
+            for site in fact_sets:
+                facts, call = site.facts, site.call
+                if must_train(facts) and not site.in_training_iteration():
                     entry[key] = frozenset(replace(f, caller=call) for f in facts)
                     break
         return entry or None
 
-    def record_callsite(self, function: cst.FunctionDef, key: str, facts: frozenset[Fact],
-                        call: cst.Call) -> None:
-        self._callsite_facts.setdefault(id(function), {}).setdefault(key, []).append(
-            (facts, call))
+    def record_callsite(self, function: cst.FunctionDef, key: str, site: CallSite) -> None:
+        self._callsite_facts.setdefault(id(function), {}).setdefault(key, []).append(site)
 
     def summary_run(self, function: cst.FunctionDef) -> FlowResult:
         key = id(function)
@@ -1293,7 +1310,9 @@ class Walker:
         # call sites for the callee's reporting run
         for key, objs in mapping.items():
             if objs:
-                self.owner.record_callsite(function, key, state.facts(objs), call)
+                self.owner.record_callsite(function, key, CallSite(
+                    state.facts(objs), call, objs,
+                    self.ctx.loops[-1] if self.ctx.loops else None))
         # training inside the helper
         if summary.trains:
             trained = {obj: state.modes.get(obj, frozenset())
