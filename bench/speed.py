@@ -13,7 +13,8 @@ the largest process of the run (``wait4``'s ``ru_maxrss``: for a process pool th
 largest worker or the parent, not their sum). Reported: medians, and ratios to the others.
 
 Tools:
-- dropcheck cold: ``dropcheck --no-cache`` (default rules: what users run);
+- dropcheck cold: ``dropcheck --no-cache`` (default rules: what users run), from a frozen
+  copy of the package (see ``snapshot``);
 - dropcheck warm: the same with a cache primed by one run before the rounds (unchanged tree);
 - ruff ALL / ruff F: ``ruff check --isolated --no-cache --select ALL|F``;
 - ruff ALL warm: ``ruff check --isolated --select ALL`` with its cache primed;
@@ -75,12 +76,27 @@ def measure(command: Sequence[str], files: Sequence[str], cwd: str) -> tuple[flo
     return wall, usage.ru_maxrss, process.returncode
 
 
+def snapshot(work: str) -> list[str]:
+    """A frozen copy of the dropcheck package, run with ``python -m dropcheck``: the code
+    measured cannot change during the run (the cache key includes a fingerprint of the
+    package's files, so edits in a working tree would also turn warm runs cold)."""
+    import dropcheck
+
+    target = Path(work) / "snapshot"
+    shutil.copytree(Path(dropcheck.__file__).parent, target / "dropcheck",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    runner = target / "run_dropcheck.py"
+    runner.write_text(f"import sys\nsys.path.insert(0, {str(target)!r})\n"
+                      "from dropcheck.cli import main\nmain()\n")
+    return [sys.executable, str(runner)]
+
+
 def tools(work: str, torchfix_rounds: int, rounds: int) -> list[Tool]:
-    dropcheck = str(BIN / "dropcheck")
+    dropcheck = snapshot(work)
     ruff = str(BIN / "ruff")
     found = [
-        Tool("dropcheck cold", [dropcheck, "--no-cache"], rounds),
-        Tool("dropcheck warm", [dropcheck, "--cache-dir", f"{work}/dropcheck-cache"], rounds,
+        Tool("dropcheck cold", [*dropcheck, "--no-cache"], rounds),
+        Tool("dropcheck warm", [*dropcheck, "--cache-dir", f"{work}/dropcheck-cache"], rounds,
              prime=True),
         Tool("ruff ALL", [ruff, "check", "--isolated", "--no-cache", "--select", "ALL",
                           "--exit-zero"], rounds),
