@@ -300,6 +300,7 @@ class ModelModes:
         self._callsite_facts: dict[int, dict[str, list[CallSite]]] = {}
         self._collect_units(module.body, None)
         self._results: list[FlowResult] | None = None
+        self._switches_modes: bool | None = None
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        nested: bool = False) -> None:
@@ -351,7 +352,37 @@ class ModelModes:
                 if must_train(facts) and not site.in_training_iteration():
                     entry[key] = frozenset(replace(f, caller=call) for f in facts)
                     break
+        for key, facts in self._init_attributes(function).items():
+            entry.setdefault(key, facts)
         return entry or None
+
+    def _init_attributes(self, function: cst.FunctionDef) -> dict[str, frozenset[Fact]]:
+        """``self.X`` models that ``__init__`` of a plain (non-Module) class leaves in training
+        mode, for its other methods (``Predictor.__init__`` builds and loads, ``predict`` runs
+        it under no_grad). Only when no code in the file switches any mode: otherwise another
+        method or an outside caller may evaluate the attribute first."""
+        owner = self.class_of.get(id(function))
+        if owner is None or function.name.value == "__init__" or any(
+                dotted_name(base.value) not in ("object", "ABC", "abc.ABC")
+                for base in owner.bases):
+            return {}  # only plain classes: a base from elsewhere may be a module
+        if self._switches_modes is None:
+            finder = _ModeCallFinder()
+            self.module.visit(finder)
+            self._switches_modes = finder.found
+        init = self.methods.get(id(owner), {}).get("__init__")
+        if self._switches_modes or init is None:
+            return {}
+        end = self.summary_run(init).end_state
+        if end is None:
+            return {}
+        found: dict[str, frozenset[Fact]] = {}
+        for key, objs in end.names.items():
+            facts = end.facts(objs)
+            if key.startswith("self.") and key.count(".") == 1 and must_train(facts) and all(
+                    obj.origin is not Origin.PARAMETER for obj in objs):
+                found[key] = facts
+        return found
 
     def record_callsite(self, function: cst.FunctionDef, key: str, site: CallSite) -> None:
         self._callsite_facts.setdefault(id(function), {}).setdefault(key, []).append(site)
