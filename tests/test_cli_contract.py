@@ -184,3 +184,18 @@ def test_linter_never_imports_torch(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_explicit_folder_inside_excluded_folder_is_linted(
+    tmp_path: Path, run_dropcheck: Run
+) -> None:
+    # Users point dropcheck at installed code (`.venv/.../site-packages/pkg`); excludes apply
+    # to what a walk discovers below the given folder, not to the folder the user named.
+    write(tmp_path / ".gitignore", ".venv/\n")
+    (tmp_path / ".git").mkdir()
+    target = tmp_path / ".venv" / "lib" / "site-packages" / "pkg"
+    write(target / "bad.py", BAD)
+    for given in (str(target), os.path.relpath(target, tmp_path)):
+        result = run_dropcheck("--format", "json", given, cwd=tmp_path)
+        assert result.returncode == 1, (given, result.stdout, result.stderr)
+        assert len(json.loads(result.stdout)) == 1
