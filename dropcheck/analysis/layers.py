@@ -26,7 +26,7 @@ its ``forward()`` returns (``nn.Sequential(ConvBNReLU(3, 32), nn.Dropout())``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -43,6 +43,7 @@ from dropcheck.analysis.statements import (
     small_statements,
     walk_statements,
 )
+from dropcheck.analysis.walk import child_nodes
 
 #: How deep names/attributes are followed (``self.a = self.b``, nested Sequentials).
 _MAX_DEPTH = 8
@@ -463,48 +464,9 @@ def _self_attributes(target: cst.BaseExpression) -> Iterator[cst.Attribute]:
         yield from _self_attributes(target.value)
 
 
-#: Fields that only hold whitespace and punctuation: never walked (LibCST's ``children`` visits
-#: them all, which is ~10x slower on big files).
-_PUNCTUATION = ("whitespace", "lpar", "rpar", "comma", "leading_lines", "header", "footer",
-                "semicolon", "equal", "dot", "colon", "newline", "lbracket", "rbracket",
-                "lbrace", "rbrace", "asynchronous", "lines_after_decorators", "operator",
-                "star", "default_indicator", "arrow")
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The syntactic children of ``node`` in source order, without whitespace/punctuation."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(
-            f.name for f in fields(node)
-            if not any(f.name.startswith(p) or f.name.endswith(p) for p in _PUNCTUATION)
-        )
-    result: list[cst.CSTNode] = []
-    for name in names:
-        value = getattr(node, name)
-        kind = type(value)
-        if kind is list or kind is tuple:
-            result.extend(item for item in value if _is_node(type(item)))
-        elif _is_node(kind):
-            result.append(value)
-    return result
-
-
 #: Nodes with nothing inside that a search for calls needs to enter.
 _LEAVES = frozenset({cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary,
                      cst.Pass, cst.Break, cst.Continue, cst.Ellipsis, cst.FormattedStringText})
-
-
-_NODE_TYPES: dict[type, bool] = {}
-
-
-def _is_node(kind: type) -> bool:
-    # isinstance against LibCST's abstract base classes is slow; cache per concrete type
-    known = _NODE_TYPES.get(kind)
-    if known is None:
-        known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
-    return known
 
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -513,7 +475,7 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        for child in reversed(_children(current)):
+        for child in reversed(child_nodes(current)):
             if not isinstance(child, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 stack.append(child)
 
@@ -573,7 +535,7 @@ def _sequential_calls(
         node, scopes = stack.pop()
         kind = type(node)
         if kind in _PLAIN:
-            stack.extend((child, scopes) for child in reversed(_children(node))
+            stack.extend((child, scopes) for child in reversed(child_nodes(node))
                          if type(child) not in _LEAVES)
             continue
         if isinstance(node, (cst.ClassDef, cst.FunctionDef)):
@@ -590,7 +552,7 @@ def _sequential_calls(
                 targets[id(node.value)] = function.name.value
         elif isinstance(node, cst.Call) and imports.resolve(node.func) == _SEQUENTIAL:
             found.append((node, scopes, targets.get(id(node))))
-        stack.extend((child, scopes) for child in reversed(_children(node))
+        stack.extend((child, scopes) for child in reversed(child_nodes(node))
                      if type(child) not in _LEAVES)
     return found
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -33,6 +33,7 @@ from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
 from dropcheck.analysis.scopes import parameter_names
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
+from dropcheck.analysis.walk import child_nodes
 
 _MAX_UNROLL_DEPTH = 3
 _MAX_SUMMARY_DEPTH = 8
@@ -952,7 +953,7 @@ class Walker:
         return frozenset()
 
     def _children(self, node: cst.CSTNode, state: State) -> None:
-        for child in _child_nodes(node):
+        for child in child_nodes(node):
             if isinstance(child, cst.BaseExpression):
                 self.value(child, state)
             elif isinstance(child, (cst.Lambda, cst.FunctionDef)):
@@ -1068,7 +1069,7 @@ class Walker:
             node = stack.pop()
             if isinstance(node, cst.Call):
                 inner.add(id(node))
-            stack.extend(_child_nodes(node))
+            stack.extend(child_nodes(node))
         return frozenset(obj for obj in found if id(obj.site) not in inner)
 
     def _local_class(self, expr: cst.BaseExpression) -> ClassInfo | None:
@@ -1441,30 +1442,6 @@ class _ModeCallFinder(cst.CSTVisitor):
 #: Attributes that are methods of every module (never submodules).
 _MODULE_METHODS = (api.SELF_RETURNING_METHODS | api.NEUTRAL_METHODS | api.FORWARD_METHODS
                    | {"eval", "train", "load_state_dict", "apply"})
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-#: Fields that hold whitespace/punctuation only.
-_SKIPPED_FIELD_PREFIXES = ("whitespace", "lpar", "rpar", "comma", "semicolon", "lbracket",
-                           "rbracket", "lbrace", "rbrace", "colon", "equal", "star")
-
-
-def _child_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """The child nodes of ``node`` in source order, from its dataclass fields (LibCST's own
-    ``children`` re-creates the node on every access, which dominated the analysis' cost)."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = tuple(f.name for f in fields(node)
-                      if not f.name.startswith(_SKIPPED_FIELD_PREFIXES))
-        _FIELDS[type(node)] = names
-    for name in names:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
-
 
 def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
     """Names a function binds, from a statement-level walk (cheaper than a full visit):
