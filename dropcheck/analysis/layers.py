@@ -36,7 +36,7 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.scopes import Scope
+from dropcheck.analysis.scopes import Scope, target_names
 from dropcheck.analysis.statements import (
     block_statements,
     child_blocks,
@@ -1008,13 +1008,7 @@ def _bound_names(stmt: cst.CSTNode) -> set[str]:
     names: set[str] = set()
 
     def add(target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            names.add(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                add(element.value)
-        elif isinstance(target, cst.StarredElement):
-            add(target.value)
+        names.update(target_names(target))
 
     for node in _walk(stmt):
         if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For,

@@ -31,7 +31,7 @@ from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
-from dropcheck.analysis.scopes import parameter_names
+from dropcheck.analysis.scopes import parameter_names, target_names
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
 from dropcheck.analysis.walk import child_nodes
 
@@ -1449,13 +1449,7 @@ def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
     names: set[str] = set(parameter_names(function))
 
     def add(target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            names.add(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                add(element.value)
-        elif isinstance(target, cst.StarredElement):
-            add(target.value)
+        names.update(target_names(target))
 
     for stmt in walk_statements(function.body, into_defs=False):
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
