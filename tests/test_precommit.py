@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,18 +145,27 @@ def test_hooks_file_has_ruff_pre_commit_shape() -> None:
     assert "--fix" in hooks["dropcheck-fix"]["entry"]
 
 
-def test_pre_commit_try_repo_fails_then_passes(tmp_path: Path, offline_env: dict[str, str],
-                                               checkout: Path) -> None:
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _project(tmp_path: Path, env: dict[str, str]) -> tuple[Path, Runner, str]:
+    """A throwaway git repository, a runner for commands in it, and the git executable."""
     repo = tmp_path / "project"
     repo.mkdir()
     git = shutil.which("git")
     assert git is not None
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(args), cwd=repo, env=offline_env, capture_output=True,
+        return subprocess.run(list(args), cwd=repo, env=env, capture_output=True,
                               text=True, timeout=600)
 
     run(git, "init", "-q")
+    return repo, run, git
+
+
+def test_pre_commit_try_repo_fails_then_passes(tmp_path: Path, offline_env: dict[str, str],
+                                               checkout: Path) -> None:
+    repo, run, git = _project(tmp_path, offline_env)
     (repo / "model.py").write_text(BAD)
     (repo / "clean.py").write_text(GOOD)
     run(git, "add", ".")
@@ -170,3 +180,26 @@ def test_pre_commit_try_repo_fails_then_passes(tmp_path: Path, offline_env: dict
     passing = run(*_pre_commit(), "try-repo", str(checkout), "dropcheck", "--all-files")
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout
+
+
+FIXABLE = ("import torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+           "class Head(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+           "        self.fc = nn.Linear(8, 2)\n\n    def forward(self, x):\n"
+           "        return self.fc(F.dropout(x, 0.1))\n")
+FIXED = FIXABLE.replace("F.dropout(x, 0.1)", "F.dropout(x, 0.1, training=self.training)")
+
+
+def test_fix_hook_fixes_then_passes(tmp_path: Path, offline_env: dict[str, str],
+                                    checkout: Path) -> None:
+    """`dropcheck-fix` applies the safe fix, fails because it changed a file
+    (--exit-non-zero-on-fix), and passes on the next run."""
+    repo, run, git = _project(tmp_path, offline_env)
+    (repo / "head.py").write_bytes(FIXABLE.encode())
+    run(git, "add", ".")
+    first = run(*_pre_commit(), "try-repo", str(checkout), "dropcheck-fix", "--all-files")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert (repo / "head.py").read_bytes() == FIXED.encode()
+    run(git, "add", ".")
+    second = run(*_pre_commit(), "try-repo", str(checkout), "dropcheck-fix", "--all-files")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (repo / "head.py").read_bytes() == FIXED.encode()
