@@ -33,6 +33,8 @@ def test_rule_is_documented(rule: type[Rule]) -> None:
     doc = rule.documentation()
     for section in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
         assert section in doc, f"{rule.code} docs lack {section!r}"
+    headings = [line.strip() for line in doc.splitlines() if line.startswith("## ")]
+    assert len(headings) == len(set(headings)), f"{rule.code} docs repeat a section: {headings}"
     assert rule.VALID and rule.INVALID, f"{rule.code} needs VALID and INVALID examples"
     assert rule.requires, f"{rule.code} must declare pre-filter tokens"
     assert rule.name == rule.name.lower() and " " not in rule.name

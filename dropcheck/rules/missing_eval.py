@@ -75,15 +75,11 @@ class MissingEval(Rule):
     ```
 
     ## Fix safety
-    Inserting `model.eval()` before the inference block changes the model's outputs (that is
-    the point); if training resumes afterwards it also needs `model.train()`.
-
-    ## Fix safety
     The fix inserts `model.eval()` on its own line before the inference block (the
-    `with torch.no_grad():` statement; or before the statement that runs the model when the
-    model is created inside the block or there is no block), at that statement's indentation.
-    It is unsafe: it changes what inference computes (which is the point), and code after it
-    that expects the model to still be in training mode must call `.train()` again.
+    `with torch.no_grad():` statement, or the loop that only runs inference), at that
+    statement's indentation; none is offered when the model is created inside the block or
+    loop. It is unsafe: it changes what inference computes (which is the point), and code after
+    it that expects the model to still be in training mode must call `.train()` again.
 
     ## References
     - [torch.nn.Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
