@@ -21,6 +21,16 @@ def _dropcheck_command() -> list[str]:
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def write(path: Path, content: str | bytes) -> Path:
+    """Create ``path`` (and its folders) with text (UTF-8) or raw bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def run_dropcheck() -> Run:
     """Run the installed `dropcheck` in a real subprocess."""

@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import Run, write
 
 BAD = "import torch.nn as nn\n\nlayer = nn.Dropout(0.8)\n"
 GOOD = "import torch.nn as nn\n\nlayer = nn.Dropout(0.1)\n"
 KEYS = {"code", "name", "path", "line", "column", "end_line", "end_column", "message"}
 
 
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 def no_traceback(result) -> None:  # type: ignore[no-untyped-def]

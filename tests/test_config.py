@@ -13,17 +13,13 @@ import pytest
 from dropcheck.config import Config, ConfigError, Overrides, Resolver, matches, parse_config
 from dropcheck.engine import LintOptions
 from dropcheck.gitignore import compile_line
-from tests.conftest import Run
+from tests.conftest import Run, write
 
 BAD = "import torch.nn as nn\n\nlayer = nn.Dropout(0.8)\n"
 RATE_07 = "import torch.nn as nn\n\nlayer = nn.Dropout(0.7)\n"
 BOTH = "import torch.nn as nn\nnn.Dropout(0.8)\nnn.Dropout(True)\n"
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def codes(result: subprocess.CompletedProcess[str]) -> list[tuple[str, str]]:

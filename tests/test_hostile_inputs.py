@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Run, _dropcheck_command
+from tests.conftest import Run, _dropcheck_command, write
 
 BAD = "import torch.nn as nn\n\nlayer = nn.Dropout(0.8)\n"
 #: Seconds any single run below may take (generous: CI machines are shared and slow).
@@ -66,13 +66,6 @@ def lint(run_dropcheck: Run, root: Path, *names: str, extra: tuple[str, ...] = (
     return result, data, elapsed
 
 
-def write(path: Path, content: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def nested_blocks(depth: int) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dropcheck.engine import LintOptions, lint_path
 from dropcheck.notebook import Cell, cell_source_lines, neutralise, to_program
 from dropcheck.rules import all_rules
-from tests.conftest import Run
+from tests.conftest import Run, write
 
 
 def notebook(*cells: tuple[str, str], language: str | None = "python") -> str:
@@ -51,9 +51,6 @@ LINES = [
 ]
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_cells_are_one_program_and_findings_map_to_cells(tmp_path: Path) -> None:

@@ -17,16 +17,12 @@ from dropcheck.findings import Finding
 from dropcheck.output import FORMATS
 from dropcheck.output.github import format_github
 from dropcheck.output.sarif import format_sarif
-from tests.conftest import ROOT, Run, _dropcheck_command
+from tests.conftest import ROOT, Run, _dropcheck_command, write
 
 BAD = "import torch.nn as nn\n\nlayer = nn.Dropout(0.8)\nother = nn.Dropout(True)\n"
 HEADLINE = "{path}:3:9: DC002 [high-dropout-rate] "
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def sarif_schema() -> dict:  # type: ignore[type-arg]
