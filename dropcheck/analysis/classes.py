@@ -10,7 +10,8 @@ from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.statements import walk_statements
 from dropcheck.analysis.torch_api import MODULE_BASE_NAMES, MODULE_BASES
 
-_MODEL_PACKAGES = frozenset(
+#: Packages whose ``Module``-named classes are torch modules (shared with analysis/sketch.py).
+MODEL_PACKAGES = frozenset(
     {"torch", "lightning", "pytorch_lightning", "transformers", "diffusers"}
 )
 
@@ -56,7 +57,7 @@ class ClassIndex:
                 return True
             # `from ...modeling_utils import PreTrainedModel`, `lightning.pytorch.core...`
             package = qualified.split(".", 1)[0]
-            trusted = qualified.startswith(".") or package in _MODEL_PACKAGES
+            trusted = qualified.startswith(".") or package in MODEL_PACKAGES
             return trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES
         name = dotted_name(base)
         local = self.by_name.get(name) if name else None

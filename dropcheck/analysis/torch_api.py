@@ -6,6 +6,8 @@ Names are canonical: ``torch.nn.modules.dropout.Dropout`` is ``torch.nn.Dropout`
 
 from __future__ import annotations
 
+import functools
+
 NN = "torch.nn."
 F = "torch.nn.functional."
 
@@ -331,3 +333,9 @@ KNOWN_NAMES: frozenset[str] = frozenset(
     | {NN + n for n in ("Module", "Sequential", "ModuleList", "ModuleDict", "Linear", "Flatten",
                         "Identity", "Embedding", "LazyLinear", "Bilinear", "Unflatten")}
 )
+
+
+@functools.cache
+def names_with_role(*roles: str) -> frozenset[str]:
+    """The torch names the layer-order analysis gives one of ``roles``."""
+    return frozenset(name for name, role in LAYER_ROLES.items() if role in roles)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.changes import NodeFix
 
 
@@ -59,6 +60,13 @@ class Rule(cst.BatchableCSTVisitor):
         self, node: cst.CSTNode, message: str | None = None, fix: NodeFix | None = None
     ) -> None:
         self.reports.append(Report(self.code, self.name, node, message or self.message, fix))
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        """Second pre-filter stage, for a file whose bytes passed ``requires``: False only if
+        the rule cannot report anything in the file, judged on a cheap sketch of CPython's
+        tree (see analysis/sketch.py). Must be a necessary condition, like ``requires``."""
+        return True
 
     def finish(self) -> None:
         """Called once after the batched pass, for rules that analyse whole functions/classes."""

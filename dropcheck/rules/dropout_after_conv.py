@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import LayerStep, through_text, walk_back
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import channel_dropout
 from dropcheck.rules.base import Rule
 
@@ -98,6 +99,12 @@ class DropoutAfterConv(Rule):
     name = "dropout-after-conv"
     message = "Element-wise dropout on a convolution's feature map; use channel dropout"
     requires = ((b"ropout",), (b"onv",))
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # layer roles come only from torch names the file refers to
+        return (sketch.mentions(api.names_with_role(api.ROLE_DROPOUT))
+                and sketch.mentions(api.names_with_role(api.ROLE_CONV)))
 
     VALID = [
         # channel dropout is the right tool

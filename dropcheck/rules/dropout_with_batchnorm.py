@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import through_text, walk_forward
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
 
 #: Layers that pass dropout's variance on unchanged in kind: a BatchNorm after them still sees
@@ -61,6 +62,14 @@ class DropoutWithBatchnorm(Rule):
     name = "dropout-with-batchnorm"
     message = "Dropout feeds a BatchNorm: variance shift between training and eval"
     requires = ((b"ropout",), (b"atchNorm", b"batch_norm", b"nstanceNorm"))
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # layer roles come only from torch names the file refers to (an InstanceNorm with
+        # track_running_stats counts as a running-stats norm)
+        return (sketch.mentions(api.names_with_role(*_DROPOUTS))
+                and sketch.mentions(api.names_with_role(api.ROLE_RUNNING_NORM)
+                                    | api.INSTANCE_NORMS))
 
     VALID = [
         # the recommended order

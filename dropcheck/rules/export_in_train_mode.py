@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dropcheck.analysis.mode_api import EXPORTS
 from dropcheck.analysis.modes import Export, code_of, describe_source, must_train
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
 
 
@@ -50,6 +52,11 @@ class ExportInTrainMode(Rule):
     name = "export-in-train-mode"
     message = "Model exported in training mode: dropout and batch statistics are baked in"
     requires = ((b"trace", b"onnx", b"export"),)
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # an export that a training-mode model may reach
+        return sketch.linked(sketch.train_sources, sketch.units_calling(EXPORTS))
 
     VALID = [
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nmodel.eval()\ntraced = torch.jit.trace(model, torch.randn(1, 4))\n",

@@ -4,6 +4,7 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT, F
 from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
@@ -74,6 +75,10 @@ class FunctionalDropoutAlwaysOn(Rule):
     name = "functional-dropout-always-on"
     message = "Functional dropout without training= stays on in eval mode"
     requires = ((b"dropout",), MODULE_CLASS_TOKENS)
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        return sketch.omits(_ALWAYS_ON, "training")
 
     VALID = [
         # the mode is passed, by keyword or by position

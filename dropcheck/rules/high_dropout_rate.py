@@ -3,6 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.rates import format_number
+from dropcheck.analysis.sketch import Sketch
+from dropcheck.analysis.torch_api import RATE_PARAMETER
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import RATE_TOKENS
 
@@ -46,6 +48,11 @@ class HighDropoutRate(Rule):
     message = "Dropout rate above 0.5: p is the drop probability, not the keep probability"
     requires = (RATE_TOKENS,)
     options = {"max-rate": 0.5}
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # a rate call whose rate may fold to a constant (unknown rates are never reported)
+        return sketch.constant_argument(RATE_PARAMETER, RATE_PARAMETER)
 
     VALID = [
         "import torch.nn as nn\nnn.Dropout(0.5)\nnn.Dropout(p=0.1)\n",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.modes import Forward, TrainCall, code_of
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import dropout_only_train
 from dropcheck.rules.base import Rule
 
@@ -73,6 +74,11 @@ class McDropoutViaTrain(Rule):
     name = "mc-dropout-via-train"
     message = "model.train() used for stochastic predictions also switches BatchNorm to batch statistics"
     requires = ((b"train",),)
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # every report is about an explicit `.train()` call
+        return sketch.calls_method("train")
 
     VALID = [
         # ordinary training

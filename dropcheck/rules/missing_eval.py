@@ -13,6 +13,7 @@ from dropcheck.analysis.modes import (
     innermost_loop,
     must_train,
 )
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import eval_before_inference
 from dropcheck.rules.base import Rule
 
@@ -94,6 +95,11 @@ class MissingEval(Rule):
         (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
          b"weights", b"pretrained"),
     )
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # a model in training mode that may reach a forward under no_grad or after loading
+        return sketch.linked(sketch.train_sources, sketch.inference_sites)
 
     VALID = [
         # eval before inference

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.modes import FlowResult, Mode, ModelObject, Step, code_of
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
 from dropcheck.rules.base import Rule
 
@@ -71,6 +72,13 @@ class TrainModeNotRestored(Rule):
     message = "model.eval() in a training loop without model.train() before the next step"
     # an eval (`.eval()`, `.train(False)`, or a helper containing one) and a training step
     requires = ((b"eval", b"train"), (b"backward", b"step"))
+
+    @classmethod
+    def could_match(cls, sketch: Sketch) -> bool:
+        # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
+        # step (`.backward()`, `.step()`)
+        return (sketch.calls_method("eval", "train", "from_pretrained")
+                and (sketch.calls_method("step") or sketch.calls_method_ending("backward")))
 
     VALID = [
         # train() at the top of the loop body

@@ -1,0 +1,395 @@
+"""A cheap over-approximation of a file, from CPython's ``ast``, for the second pre-filter stage.
+
+The engine parses every file with CPython's parser anyway (to report syntax errors); that tree
+costs about a tenth of LibCST's. Before paying for LibCST, each selected rule is asked
+``Rule.could_match(sketch)``: a necessary condition for any finding, decided on this sketch.
+Everything here errs towards "maybe": qualified names are resolved through every alias an
+import might bind, a name counts as a constant if anything assigns it, and the flow units of the
+mode analysis are joined whenever a call might link them. A rule answering False must be unable
+to report on the file; tests/test_prefilter.py checks that the findings never change.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+
+from dropcheck.analysis import mode_api
+from dropcheck.analysis.classes import MODEL_PACKAGES
+from dropcheck.analysis.imports import canonical
+from dropcheck.analysis.mode_dependence import is_torch_layer
+from dropcheck.analysis.torch_api import KNOWN_NAMES, MODULE_BASE_NAMES, MODULE_BASES, SIGNATURES
+
+_CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
+_UNIT_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` as a string, or None for anything that is not a plain dotted name."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+class Unit:
+    """A flow unit of the mode analysis: the module script, or one function body (nested
+    functions are their own units; class bodies count as part of the module)."""
+
+    __slots__ = ("callee_names", "calls", "name", "owner", "plain_owner")
+
+    def __init__(self, name: str | None, owner: str | None, plain_owner: bool) -> None:
+        self.name = name
+        #: The class the function is a method of (its name), if any.
+        self.owner = owner
+        self.plain_owner = plain_owner
+        self.calls: list[ast.Call] = []
+        #: Last names of everything this unit calls (``f``, ``self.m``, ``x.m``): the
+        #: same-file functions it may reach.
+        self.callee_names: set[str] = set()
+
+
+class Sketch:
+    """What a file mentions, resolved through its imports, collected in one walk."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        #: Every qualified name each imported local name may stand for.
+        self.aliases: dict[str, set[str]] = {}
+        self.star_modules: list[str] = []
+        #: Names anything assigns (any ``Name`` in a store context).
+        self.stored: set[str] = set()
+        #: Names of the classes the file defines.
+        self.class_names: set[str] = set()
+        self._class_bases: list[tuple[str, list[str | None]]] = []
+        self.units: list[Unit] = [Unit(None, None, False)]
+        #: (dotted callee, call, unit index) for every call with a dotted callee.
+        self._calls: list[tuple[str, ast.Call, int]] = []
+        self._dotted: set[str] = set()
+        #: Decorators (with the unit of the function they decorate) and ``with`` items.
+        self._contexts: list[tuple[ast.expr, int]] = []
+        self._walk(tree)
+
+    # -- collection ------------------------------------------------------------------------
+    def _walk(self, tree: ast.Module) -> None:
+        stack: list[tuple[ast.AST, int, str | None, bool]] = [(tree, 0, None, False)]
+        units = self.units
+        while stack:
+            node, unit, owner, plain = stack.pop()
+            kind = type(node)
+            if kind is ast.Call:
+                name = dotted(node.func)  # type: ignore[attr-defined]
+                if name is not None:
+                    self._calls.append((name, node, unit))  # type: ignore[arg-type]
+                func = node.func  # type: ignore[attr-defined]
+                units[unit].calls.append(node)  # type: ignore[arg-type]
+                if type(func) is ast.Attribute:
+                    units[unit].callee_names.add(func.attr)
+                elif type(func) is ast.Name:
+                    units[unit].callee_names.add(func.id)
+            elif kind is ast.Attribute or kind is ast.Name:
+                if kind is ast.Name and type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
+                    self.stored.add(node.id)  # type: ignore[attr-defined]
+                else:
+                    name = dotted(node)
+                    if name is not None:
+                        self._dotted.add(name)
+            elif kind in _UNIT_TYPES:
+                units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
+                index = len(units) - 1
+                for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                    self._contexts.append((decorator, index))
+                    stack.append((decorator, unit, None, False))
+                for child in ast.iter_child_nodes(node):
+                    if child not in node.decorator_list:  # type: ignore[attr-defined]
+                        # a nested def is a unit of its own, not a method
+                        stack.append((child, index, None, False))
+                continue
+            elif kind is ast.With or kind is ast.AsyncWith:
+                for item in node.items:  # type: ignore[attr-defined]
+                    self._contexts.append((item.context_expr, unit))
+            elif kind is ast.ClassDef:
+                self.class_names.add(node.name)  # type: ignore[attr-defined]
+                bases = [dotted(b) for b in node.bases]  # type: ignore[attr-defined]
+                self._class_bases.append((node.name, [  # type: ignore[attr-defined]
+                    dotted(b.value if isinstance(b, ast.Subscript) else b)
+                    for b in node.bases]))  # type: ignore[attr-defined]
+                is_plain = all(b in _PLAIN_BASES for b in bases)
+                for child in ast.iter_child_nodes(node):
+                    # the class body runs in the enclosing unit; its defs are its methods
+                    stack.append((child, unit, node.name, is_plain))  # type: ignore[attr-defined]
+                continue
+            elif kind is ast.Import:
+                for alias in node.names:  # type: ignore[attr-defined]
+                    if alias.asname is not None:
+                        self._alias(alias.asname, alias.name)
+                    else:
+                        top = alias.name.split(".", 1)[0]
+                        self._alias(top, top)
+            elif kind is ast.ImportFrom:
+                module = "." * node.level + (node.module or "")  # type: ignore[attr-defined]
+                for alias in node.names:  # type: ignore[attr-defined]
+                    if alias.name == "*":
+                        self.star_modules.append(module)
+                        continue
+                    sep = "" if module.endswith(".") else "."
+                    self._alias(alias.asname or alias.name,
+                                f"{module}{sep}{alias.name}" if module else alias.name)
+            for child in ast.iter_child_nodes(node):
+                # defs under `if`/`try` in a class body are still its methods
+                stack.append((child, unit, owner, plain))
+
+    def _alias(self, local: str, qualified: str) -> None:
+        self.aliases.setdefault(local, set()).add(qualified)
+
+    # -- names -----------------------------------------------------------------------------
+    def resolve(self, name: str) -> set[str]:
+        """Every canonical qualified name the dotted ``name`` may stand for."""
+        head, _, rest = name.partition(".")
+        bases = set(self.aliases.get(head, ()))
+        for module in self.star_modules:  # only torch symbols we know come from a star import
+            candidate = canonical(f"{module}.{head}")
+            if candidate in KNOWN_NAMES:
+                bases.add(candidate)
+        return {canonical(f"{base}.{rest}" if rest else base) for base in bases}
+
+    @cached_property
+    def references(self) -> frozenset[str]:
+        """Qualified names of every dotted expression in the file (and every prefix of one)."""
+        found: set[str] = set()
+        for name in self._dotted:
+            found |= self.resolve(name)
+        for name, _, _ in self._calls:
+            found |= self.resolve(name)
+        return frozenset(found)
+
+    def mentions(self, names: Iterable[str]) -> bool:
+        refs = self.references
+        return any(name in refs for name in names)
+
+    @cached_property
+    def _resolved_calls(self) -> list[tuple[frozenset[str], ast.Call, int]]:
+        cache: dict[str, frozenset[str]] = {}
+        out = []
+        for name, call, unit in self._calls:
+            qualified = cache.get(name)
+            if qualified is None:
+                qualified = cache[name] = frozenset(self.resolve(name))
+            if qualified:
+                out.append((qualified, call, unit))
+        return out
+
+    def calls_to(self, names: Iterable[str] | frozenset[str]) -> Iterator[tuple[str, ast.Call]]:
+        """Calls whose callee may resolve to one of ``names``, with that name."""
+        wanted = names if isinstance(names, (set, frozenset, dict)) else frozenset(names)
+        for qualified, call, _ in self._resolved_calls:
+            for name in qualified:
+                if name in wanted:
+                    yield name, call
+
+    def calls_method(self, *methods: str) -> bool:
+        """Whether any call's callee ends in one of ``methods`` (``x.train()``, an alias)."""
+        return any(any(m in unit.callee_names for m in methods) for unit in self.units) or any(
+            q.rsplit(".", 1)[-1] in methods for qs in self.aliases.values() for q in qs)
+
+    def calls_method_ending(self, suffix: str) -> bool:
+        """Whether any callee's last name ends with ``suffix`` (``manual_backward``)."""
+        return any(name.endswith(suffix) for unit in self.units for name in unit.callee_names)
+
+    # -- arguments -------------------------------------------------------------------------
+    @staticmethod
+    def argument(call: ast.Call, qualified: str, parameter: str) -> list[ast.expr] | None:
+        """Every expression that may be bound to ``parameter`` of ``qualified`` (by keyword or
+        position); None when a ``*args``/``**kwargs`` may supply it."""
+        params = SIGNATURES.get(qualified, ())
+        found = [k.value for k in call.keywords if k.arg == parameter]
+        position = params.index(parameter) if parameter in params else None
+        for index, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                if position is not None and index <= position and not found:
+                    return None
+                break
+            if index == position:
+                found.append(arg)
+        if not found and any(k.arg is None for k in call.keywords):
+            return None
+        return found
+
+    def maybe_constant(self, expr: ast.expr) -> bool:
+        """Whether constant folding (analysis/constants.py) might give ``expr`` a value:
+        numbers, +/- and arithmetic of those, names something assigns, ``X.attr`` with an
+        ``attr`` something assigns."""
+        kind = type(expr)
+        if kind is ast.Constant:
+            return isinstance(expr.value, (int, float))  # type: ignore[attr-defined]
+        if kind is ast.UnaryOp:
+            return isinstance(expr.op, (ast.USub, ast.UAdd)) and self.maybe_constant(  # type: ignore[attr-defined]
+                expr.operand)  # type: ignore[attr-defined]
+        if kind is ast.BinOp:
+            return (isinstance(expr.op, _CONSTANT_OPS)  # type: ignore[attr-defined]
+                    and self.maybe_constant(expr.left)  # type: ignore[attr-defined]
+                    and self.maybe_constant(expr.right))  # type: ignore[attr-defined]
+        if kind is ast.Name:
+            return expr.id in self.stored  # type: ignore[attr-defined]
+        if kind is ast.Attribute:
+            return (type(expr.value) is ast.Name  # type: ignore[attr-defined]
+                    and expr.attr in self.stored)  # type: ignore[attr-defined]
+        return False
+
+    def constant_argument(self, names: Iterable[str], parameter_of: dict[str, str]) -> bool:
+        """Whether a call to one of ``names`` passes its rate parameter something that might
+        fold to a constant."""
+        for qualified, call in self.calls_to(frozenset(names)):
+            values = self.argument(call, qualified, parameter_of[qualified])
+            if values and any(self.maybe_constant(v) for v in values):
+                return True
+        return False
+
+    def omits(self, names: Iterable[str], parameter: str) -> bool:
+        """Whether a call to one of ``names`` certainly does not pass ``parameter``."""
+        for qualified, call in self.calls_to(frozenset(names)):
+            if self.argument(call, qualified, parameter) == []:
+                return True
+        return False
+
+    # -- flow units (analysis/modes.py) ----------------------------------------------------
+    def linked(self, has_source: set[int], has_target: set[int]) -> bool:
+        """Whether some unit in ``has_source`` may share model facts with some unit in
+        ``has_target``: the same unit, or units joined by calls (a helper's summary, a caller's
+        arguments, globals read by a helper) or by a plain class's ``__init__`` (its
+        attributes seen by the other methods)."""
+        if not has_source or not has_target:
+            return False
+        if has_source & has_target:
+            return True
+        parent = list(range(len(self.units)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        def union(a: int, b: int) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[ra] = rb
+
+        by_name: dict[str, list[int]] = {}
+        inits: dict[str, int] = {}
+        for index, unit in enumerate(self.units):
+            if unit.name is not None:
+                by_name.setdefault(unit.name, []).append(index)
+                if unit.name == "__init__" and unit.owner is not None and unit.plain_owner:
+                    inits.setdefault(unit.owner, index)
+        for index, unit in enumerate(self.units):
+            for name in unit.callee_names:
+                for target in by_name.get(name, ()):
+                    union(index, target)
+            if unit.owner is not None and unit.plain_owner and unit.owner in inits:
+                union(index, inits[unit.owner])
+        sources = {find(i) for i in has_source}
+        return any(find(i) in sources for i in has_target)
+
+    def units_calling(self, names: Iterable[str] | frozenset[str]) -> set[int]:
+        wanted = frozenset(names)
+        return {unit for qualified, _, unit in self._resolved_calls if qualified & wanted}
+
+    def units_calling_method(self, *methods: str) -> set[int]:
+        return {i for i, unit in enumerate(self.units)
+                if any(m in unit.callee_names for m in methods)}
+
+    @cached_property
+    def module_classes(self) -> frozenset[str]:
+        """Names of the file's classes that may be torch modules (as ``ClassIndex``
+        decides, with every alias a base name may stand for)."""
+        found: set[str] = set()
+        changed = True
+        while changed:  # fixpoint: a subclass of a local module class is a module
+            changed = False
+            for name, bases in self._class_bases:
+                if name not in found and any(
+                        base is not None and (base in found or self._module_base(base))
+                        for base in bases):
+                    found.add(name)
+                    changed = True
+        return frozenset(found)
+
+    def _module_base(self, base: str) -> bool:
+        for qualified in self.resolve(base):
+            if qualified in MODULE_BASES:
+                return True
+            package = qualified.split(".", 1)[0]
+            trusted = qualified.startswith(".") or package in MODEL_PACKAGES
+            if trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES:
+                return True
+        return False
+
+    def units_calling_class(self) -> set[int]:
+        """Units that call a module class of the file by its bare name (``Net(cfg)``)."""
+        return {i for i, unit in enumerate(self.units)
+                if unit.callee_names & self.module_classes}
+
+    def units_in_context(self, names: frozenset[str]) -> set[int]:
+        """Units decorated with, or holding a ``with`` over, one of ``names`` (called or
+        not)."""
+        found: set[int] = set()
+        for expr, unit in self._contexts:
+            target = expr.func if isinstance(expr, ast.Call) else expr
+            name = dotted(target)
+            if name is not None and self.resolve(name) & names:
+                found.add(unit)
+        return found
+
+    # -- the mode analysis' facts (analysis/modes.py) --------------------------------------
+    @cached_property
+    def train_sources(self) -> set[int]:
+        """Units that may give a model a training-mode fact: they build one (a torch layer, a
+        class of the file, ``from_config``, ``Model(config)``, a factory), load one
+        (``torch.load``), or call ``.train()``."""
+        found = self.units_calling_class() | self.units_calling_method(
+            "train", "from_config", "_from_config")
+        for qualified, call, unit in self._resolved_calls:
+            if unit in found:
+                continue
+            for name in qualified:
+                if (is_torch_layer(name) or name in mode_api.MODEL_LOADERS
+                        or name in mode_api.TRAIN_MODE_FACTORIES
+                        or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
+                        or name == "torch.nn.Module.train"
+                        or _maybe_config_constructor(name, call)):
+                    found.add(unit)
+                    break
+        return found
+
+    @cached_property
+    def inference_sites(self) -> set[int]:
+        """Units where a forward may count as inference (DC001): under no_grad /
+        inference_mode / set_grad_enabled, or after weights are loaded or frozen."""
+        grad = mode_api.NO_GRAD_CONTEXTS | mode_api.SET_GRAD_ENABLED
+        found = self.units_in_context(grad) | self.units_calling(
+            grad | mode_api.MODEL_LOADERS | mode_api.WEIGHT_LOADERS)
+        found |= self.units_calling_method("load_state_dict", "load_adapter", "requires_grad_")
+        for index, unit in enumerate(self.units):
+            if index not in found and any(
+                    k.arg in ("weights", "pretrained") for c in unit.calls for k in c.keywords):
+                found.add(index)
+        return found
+
+
+def _maybe_config_constructor(qualified: str, call: ast.Call) -> bool:
+    """Over-approximates ``modes._config_constructor``: ``BertModel(config)``."""
+    last = qualified.rsplit(".", 1)[-1]
+    if not last[:1].isupper() or qualified.startswith("torch.") or "Config" in last:
+        return False
+    firsts = [*call.args[:1], *(k.value for k in call.keywords if k.arg == "config")]
+    for arg in firsts:
+        text = (dotted(arg) or "").lower()
+        if "config" in text or text in ("cfg", "conf"):
+            return True
+    return False
