@@ -8,6 +8,7 @@ import libcst as cst
 
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.imports import dotted_name
+from dropcheck.analysis.walk import visit_readonly
 
 _CONSTRUCTORS = frozenset({"__init__", "__post_init__", "<class body>"})
 
@@ -97,7 +98,7 @@ class InstanceAttributes:
                        for d in method.decorators):
                     properties.add(name)
                 collector = _SelfAssignments(name)
-                method.body.visit(collector)
+                visit_readonly(method.body, collector)
                 for attr, assignments in collector.found.items():
                     found.setdefault(attr, []).extend(assignments)
             self._own[key] = found

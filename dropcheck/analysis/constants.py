@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 
 from dropcheck.analysis.scopes import Scope, ScopeBindings
+from dropcheck.analysis.walk import visit_readonly
 
 Number = int | float  # bool is an int
 
@@ -144,7 +145,7 @@ def _functions(module: cst.Module) -> list[cst.FunctionDef]:
         def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
             found.append(node)
 
-    module.visit(_Collect())
+    visit_readonly(module, _Collect())
     return found
 
 
@@ -165,5 +166,5 @@ def _assigned_on_instance(cls: cst.ClassDef, attr: str) -> bool:
             if isinstance(target, cst.Attribute) and target.attr.value == attr:
                 hit = True
 
-    cls.body.visit(_Find())
+    visit_readonly(cls.body, _Find())
     return hit

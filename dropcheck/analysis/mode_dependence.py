@@ -20,6 +20,7 @@ from dropcheck.analysis.torch_api import (
     MODULE_BASES,
     RUNNING_STATS_NORM_FUNCTIONS,
 )
+from dropcheck.analysis.walk import visit_readonly
 
 #: torch.nn names that are not layers (calling them builds no submodule).
 _NOT_LAYERS = frozenset({"Parameter", "ParameterList", "ParameterDict", "Module"})
@@ -104,12 +105,12 @@ class ModeDependence:
             if local.is_module and self.of_class(local):
                 return True
         finder = _Finder(self)
-        info.node.body.visit(finder)
+        visit_readonly(info.node.body, finder)
         return finder.dependent
 
     def _expr_dependent(self, expr: cst.BaseExpression) -> bool:
         finder = _Finder(self)
-        expr.visit(finder)
+        visit_readonly(expr, finder)
         return finder.dependent
 
 

@@ -33,7 +33,7 @@ from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
 from dropcheck.analysis.scopes import parameter_names, target_names
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
-from dropcheck.analysis.walk import child_nodes
+from dropcheck.analysis.walk import child_nodes, visit_readonly
 
 _MAX_UNROLL_DEPTH = 3
 _MAX_SUMMARY_DEPTH = 8
@@ -369,7 +369,7 @@ class ModelModes:
             return {}  # only plain classes: a base from elsewhere may be a module
         if self._switches_modes is None:
             finder = _ModeCallFinder()
-            self.module.visit(finder)
+            visit_readonly(self.module, finder)
             self._switches_modes = finder.found
         init = self.methods.get(id(owner), {}).get("__init__")
         if self._switches_modes or init is None:
@@ -1215,7 +1215,7 @@ class Walker:
             function = self.owner.functions.get(fn.value)
             if function is not None:
                 finder = _ModeCallFinder()
-                function.visit(finder)
+                visit_readonly(function, finder)
                 return not finder.found
         return False
 

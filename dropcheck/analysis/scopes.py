@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from dropcheck.analysis.walk import visit_readonly
+
 Scope = cst.Module | cst.ClassDef | cst.FunctionDef
 
 
@@ -101,12 +103,12 @@ class ScopeBindings:
         if isinstance(scope, cst.FunctionDef):
             for param in _all_params(scope.params):
                 collector.bindings[param.name.value].append(param)
-            scope.body.visit(collector)
+            visit_readonly(scope.body, collector)
         elif isinstance(scope, cst.ClassDef):
-            scope.body.visit(collector)
+            visit_readonly(scope.body, collector)
         else:
             for stmt in scope.body:
-                stmt.visit(collector)
+                visit_readonly(stmt, collector)
         self.bindings = dict(collector.bindings)
         self.declared_global = collector.globals
 

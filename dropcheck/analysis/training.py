@@ -21,6 +21,7 @@ import libcst as cst
 from dropcheck.analysis.attributes import InstanceAttributes
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.scopes import Scope
+from dropcheck.analysis.walk import visit_readonly
 
 #: Identifiers (names or attribute names) that are mode flags, besides anything containing
 #: "training" (``training``, ``self.training``, ``is_training``, ``training_mode``).
@@ -57,7 +58,7 @@ class _FlagFinder(cst.CSTVisitor):
 def mentions_mode_flag(expr: cst.CSTNode) -> bool:
     """Whether ``expr`` mentions ``self.training``, ``module.training``, ``training``, ..."""
     finder = _FlagFinder()
-    expr.visit(finder)
+    visit_readonly(expr, finder)
     return finder.found
 
 
@@ -86,27 +87,27 @@ class _GuardCollector(cst.CSTVisitor):
         self.depth += 1
         for node in nodes:
             if node is not None:
-                node.visit(self)
+                visit_readonly(node, self)
         self.depth -= 1
 
     def visit_If(self, node: cst.If) -> bool:
         if not mentions_mode_flag(node.test):
             return True
-        node.test.visit(self)
+        visit_readonly(node.test, self)
         self._guarded_visit(node.body, node.orelse)
         return False
 
     def visit_While(self, node: cst.While) -> bool:
         if not mentions_mode_flag(node.test):
             return True
-        node.test.visit(self)
+        visit_readonly(node.test, self)
         self._guarded_visit(node.body, node.orelse)
         return False
 
     def visit_IfExp(self, node: cst.IfExp) -> bool:
         if not mentions_mode_flag(node.test):
             return True
-        node.test.visit(self)
+        visit_readonly(node.test, self)
         self._guarded_visit(node.body, node.orelse)
         return False
 
@@ -114,7 +115,7 @@ class _GuardCollector(cst.CSTVisitor):
         # `self.training and F.dropout(x)`: the right side runs in one mode only
         if not mentions_mode_flag(node.left):
             return True
-        node.left.visit(self)
+        visit_readonly(node.left, self)
         self._guarded_visit(node.right)
         return False
 
@@ -122,7 +123,7 @@ class _GuardCollector(cst.CSTVisitor):
         # After `if not self.training: return x`, the rest of the block runs in one mode only.
         raised = 0
         for stmt in node.body:
-            stmt.visit(self)
+            visit_readonly(stmt, self)
             if (
                 isinstance(stmt, cst.If)
                 and mentions_mode_flag(stmt.test)
@@ -140,7 +141,7 @@ class ModeGuards:
 
     def __init__(self, function: cst.FunctionDef) -> None:
         collector = _GuardCollector()
-        function.body.visit(collector)
+        visit_readonly(function.body, collector)
         self._guarded = collector.guarded
 
     def guarded(self, call: cst.Call) -> bool:
@@ -161,7 +162,7 @@ class _Names(cst.CSTVisitor):
         if isinstance(node.value, cst.Name) and node.value.value == "self":
             self.self_attributes.append(node.attr.value)
             return False
-        node.value.visit(self)  # `a.b.c`: only the base name is read
+        visit_readonly(node.value, self)  # `a.b.c`: only the base name is read
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -193,7 +194,7 @@ class ValueOrigins:
         if depth > _MAX_DEPTH or mentions_mode_flag(expr):
             return True
         reads = _Names()
-        expr.visit(reads)
+        visit_readonly(expr, reads)
         for name in reads.names:
             if name not in ("self", "cls") and self._name_dependent(name, scopes, cls, depth):
                 return True

@@ -45,3 +45,13 @@ def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif is_node(kind):
             result.append(value)
     return result
+
+
+def visit_readonly(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """``node.visit(visitor)`` for a visitor that only reads: the same callbacks in the same
+    order (``visit_X`` returning False still skips the children), without LibCST's rebuilding
+    of every node. Whitespace and punctuation nodes are not visited."""
+    if visitor.on_visit(node):
+        for child in child_nodes(node):
+            visit_readonly(child, visitor)
+    visitor.on_leave(node)

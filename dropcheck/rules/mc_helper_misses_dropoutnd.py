@@ -9,6 +9,7 @@ import libcst as cst
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.rates import source
 from dropcheck.analysis.torch_api import DROPOUT_MODULES, NN
+from dropcheck.analysis.walk import visit_readonly
 from dropcheck.rules.base import Rule
 
 #: What ``isinstance(m, nn.Dropout)`` matches: nn.Dropout and its subclasses only.
@@ -198,7 +199,7 @@ def _enables(body: cst.CSTNode, subject: str) -> bool:
                 ):
                     hit = True
 
-    body.visit(_Find())
+    visit_readonly(body, _Find())
     return hit
 
 
