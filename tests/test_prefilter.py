@@ -1,20 +1,25 @@
 """The pre-filter never changes findings (issue 7).
 
-A rule's ``requires`` tokens must be a necessary condition for any of its findings. Checked on
-every rule example, every fixture and a sample of real code (installed torch sources), each
-linted with all rules (preview included) with and without the pre-filter.
+Both stages must be necessary conditions for any of a rule's findings: its ``requires`` tokens
+on the bytes, and its ``could_match`` on the sketch of CPython's tree (analysis/sketch.py).
+Checked on every rule example, every fixture, programs written to reach findings through the
+paths the sketch over-approximates (aliases, star imports, constants, helpers, callers, class
+attributes), and a sample of real code (installed torch and transformers sources), each linted
+with all rules (preview included) with and without the pre-filter.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from dropcheck.analysis.sketch import Sketch
 from dropcheck.engine import LintOptions, lint_path, lint_source, passes_prefilter
-from dropcheck.rules import all_rules
+from dropcheck.rules import all_rules, rule_by_code
 from dropcheck.rules.base import Rule
 from dropcheck.testing import expected_findings
 
@@ -24,14 +29,19 @@ WITH = LintOptions(rules=list(all_rules()))
 WITHOUT = replace(WITH, prefilter=False)
 
 
-def torch_sample(count: int = 80) -> list[Path]:
-    """Every n-th installed torch source: files that pass the filter and files that do not."""
-    spec = importlib.util.find_spec("torch")
+def package_sample(package: str, count: int, pattern: str = "*.py") -> list[Path]:
+    """Every n-th installed source of ``package``: files that pass the filter and files that
+    do not."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return []
-    files = sorted(Path(spec.origin).parent.rglob("*.py"))
+    files = sorted(Path(spec.origin).parent.rglob(pattern))
     step = max(1, len(files) // count)
     return files[::step][:count]
+
+
+def torch_sample(count: int = 80) -> list[Path]:
+    return package_sample("torch", count)
 
 
 EXAMPLES = [(rule, i, source) for rule in all_rules()
@@ -70,6 +80,142 @@ def test_real_code_same_findings_with_and_without_prefilter() -> None:
         assert lint_source(str(path), data, WITH) == lint_source(str(path), data, WITHOUT), path
     # The sample exercises both sides of the filter.
     assert 0 < skipped < len(sample)
+
+
+_NET = (
+    "import torch\n"
+    "import torch.nn as nn\n"
+    "class Net(nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.fc = nn.Linear(4, 4)\n"
+    "        self.drop = nn.Dropout(0.1)\n"
+    "    def forward(self, x):\n"
+    "        return self.drop(self.fc(x))\n"
+)
+SKETCH_CASES = {
+    "rate-class-constant": (
+        "import torch.nn as nn\n"
+        "class M(nn.Module):\n"
+        "    RATE = 0.9\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.d = nn.Dropout(self.RATE)  # expect: DC002\n"
+    ),
+    "rate-aliased-import-and-arithmetic": (
+        "from torch.nn import Dropout as D\nKEEP = 0.2\nP = 1 - KEEP\n"
+        "layer = D(P)  # expect: DC002\n"
+    ),
+    "rate-star-import": "from torch.nn import *\nlayer = Dropout(p=0.9)  # expect: DC002\n",
+    "rate-functional-positional": (
+        "import torch.nn.functional as F\ny = F.dropout(x, 1.5)  # expect: DC006\n"
+    ),
+    "rate-rnn-keyword": (
+        "import torch.nn as nn\nDROP = 0.3\nrnn = nn.GRU(8, 16, dropout=DROP)  # expect: DC010\n"
+    ),
+    "functional-aliased": (
+        "from torch import nn\nfrom torch.nn.functional import dropout as drop\n"
+        "class M(nn.Module):\n    def forward(self, x):\n        return drop(x)  # expect: DC005\n"
+    ),
+    "sdpa-positional-rate": (
+        "import torch\nfrom torch.nn.functional import scaled_dot_product_attention as sdpa\n"
+        "class A(torch.nn.Module):\n    def forward(self, q, k, v):\n"
+        "        return sdpa(q, k, v, None, 0.1)  # expect: DC011\n"
+    ),
+    "conv-aliased": (
+        "from torch.nn import Conv2d as C, Dropout as D, ReLU, Sequential\n"
+        "m = Sequential(C(3, 8, 3), ReLU(), D(0.2))  # expect: DC003\n"
+    ),
+    "eval-missing-in-helper-built-model": _NET + (
+        "def build():\n    return Net()\n"
+        "model = build()\n"
+        "with torch.no_grad():\n    out = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+    "eval-missing-caller-passes-model": _NET + (
+        "def predict(m, x):\n    with torch.no_grad():\n        return m(x)  # expect: DC001\n"
+        "predict(Net(), torch.randn(2, 4))\n"
+    ),
+    "eval-missing-plain-class-attribute": _NET + (
+        "class Predictor:\n"
+        "    def __init__(self, path):\n"
+        "        self.model = Net()\n"
+        "        self.model.load_state_dict(torch.load(path))\n"
+        "    def predict(self, x):\n"
+        "        with torch.no_grad():\n"
+        "            return self.model(x)  # expect: DC001\n"
+    ),
+    "eval-missing-aliased-decorator": _NET + (
+        "from torch import inference_mode as im\n"
+        "model = Net()\n"
+        "@im\n"
+        "def run(x):\n"
+        "    return model(x)\n"
+        "with im():\n    y = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+    "eval-missing-config-constructor": (
+        "import torch\nfrom transformers import BertConfig, BertForSequenceClassification\n"
+        "config = BertConfig()\nmodel = BertForSequenceClassification(config)\n"
+        "with torch.no_grad():\n    logits = model(**batch).logits  # expect: DC001\n"
+    ),
+    "eval-missing-loaded": (
+        "import torch\nmodel = torch.load('model.pt')\n"
+        "with torch.no_grad():\n    y = model(x)  # expect: DC001\n"
+    ),
+    "export-in-helper": _NET + (
+        "def export(m, path):\n"
+        "    torch.onnx.export(m, (torch.randn(1, 4),), path, dynamo=True)  # expect: DC013\n"
+        "export(Net(), 'm.onnx')\n"
+    ),
+    "mc-dropout-train": _NET + (
+        "model = Net()\nmodel.load_state_dict(torch.load('w.pt'))\nmodel.train()  # expect: DC007\n"
+        "with torch.no_grad():\n    samples = [model(x) for _ in range(10)]\n"
+    ),
+    "eval-in-helper-in-loop": _NET + (
+        "def validate(m):\n    m.eval()\n    with torch.no_grad():\n        return m(vx)\n"
+        "model = Net()\nopt = torch.optim.SGD(model.parameters(), 0.1)\n"
+        "for x, y in loader:\n    loss = (model(x) - y).pow(2).mean()\n"
+        "    loss.backward()\n    opt.step()\n    validate(model)  # expect: DC008\n"
+    ),
+    "eval-missing-global-read-by-helper": _NET + (
+        "model = Net()\n"
+        "def infer(x):\n    with torch.no_grad():\n        return model(x)  # expect: DC001\n"
+        "infer(torch.randn(2, 4))\n"
+    ),
+    "method-of-helper-class": _NET + (
+        "class Runner:\n    def run(self, m, x):\n"
+        "        with torch.no_grad():\n            return m(x)\n"
+        "Runner().run(Net(), torch.randn(2, 4))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SKETCH_CASES))
+def test_sketch_keeps_findings_reached_through_every_path(name: str) -> None:
+    source = SKETCH_CASES[name]
+    data = source.encode("utf-8")
+    without = lint_source("<case>.py", data, WITHOUT)
+    # the case really reaches its finding (else it would prove nothing)
+    assert expected_findings(source) <= {(f.line, f.code) for f in without}
+    assert lint_source("<case>.py", data, WITH) == without
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
+def test_every_fixture_finding_passes_its_rules_sketch(path: Path) -> None:
+    data = path.read_bytes()
+    sketch = Sketch(ast.parse(data))
+    for finding in lint_path(str(path), WITHOUT):
+        rule = rule_by_code(finding.code)
+        if rule is not None:
+            assert rule.could_match(sketch), finding
+
+
+def test_transformers_models_same_findings_with_and_without_prefilter() -> None:
+    # model files exercise the sketch most: dropout rates, layer order, no_grad helpers
+    sample = package_sample("transformers", 12, "modeling_*.py")
+    assert len(sample) >= 10, "transformers is part of the test extras"
+    for path in sample:
+        data = path.read_bytes()
+        assert lint_source(str(path), data, WITH) == lint_source(str(path), data, WITHOUT), path
 
 
 def test_prefilter_needs_every_group() -> None:
