@@ -79,51 +79,69 @@ class Sketch:
     def _walk(self, tree: ast.Module) -> None:
         stack: list[tuple[ast.AST, int, str | None, bool]] = [(tree, 0, None, False)]
         units = self.units
+        dotted_names = self._dotted
+        AST, Attribute, Name, Call = ast.AST, ast.Attribute, ast.Name, ast.Call
         while stack:
             node, unit, owner, plain = stack.pop()
             kind = type(node)
-            if kind is ast.Call:
-                name = dotted(node.func)  # type: ignore[attr-defined]
-                if name is not None:
-                    self._calls.append((name, node, unit))  # type: ignore[arg-type]
-                func = node.func  # type: ignore[attr-defined]
-                units[unit].calls.append(node)  # type: ignore[arg-type]
-                if type(func) is ast.Attribute:
-                    units[unit].callee_names.add(func.attr)
-                elif type(func) is ast.Name:
-                    units[unit].callee_names.add(func.id)
-            elif kind is ast.Attribute or kind is ast.Name:
-                if kind is ast.Name and type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
+            if kind is Name:
+                if type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
                     self.stored.add(node.id)  # type: ignore[attr-defined]
                 else:
-                    name = dotted(node)
-                    if name is not None:
-                        self._dotted.add(name)
+                    dotted_names.add(node.id)  # type: ignore[attr-defined]
+                continue
+            if kind is Attribute:
+                # a whole chain at once: every prefix of `a.b.c` is a reference
+                parts = [node.attr]  # type: ignore[attr-defined]
+                root = node.value  # type: ignore[attr-defined]
+                while type(root) is Attribute:
+                    parts.append(root.attr)
+                    root = root.value
+                if type(root) is Name:
+                    name = root.id
+                    dotted_names.add(name)
+                    for part in reversed(parts):
+                        name = f"{name}.{part}"
+                        dotted_names.add(name)
+                else:
+                    stack.append((root, unit, owner, plain))
+                continue
+            if kind is Call:
+                func = node.func  # type: ignore[attr-defined]
+                callee = dotted(func)
+                if callee is not None:
+                    self._calls.append((callee, node, unit))  # type: ignore[arg-type]
+                units[unit].calls.append(node)  # type: ignore[arg-type]
+                if type(func) is Attribute:
+                    units[unit].callee_names.add(func.attr)
+                elif type(func) is Name:
+                    units[unit].callee_names.add(func.id)
             elif kind in _UNIT_TYPES:
                 units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
                 index = len(units) - 1
-                for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                decorators = node.decorator_list  # type: ignore[attr-defined]
+                for decorator in decorators:
                     self._contexts.append((decorator, index))
                     stack.append((decorator, unit, None, False))
-                for child in ast.iter_child_nodes(node):
-                    if child not in node.decorator_list:  # type: ignore[attr-defined]
+                for field in node._fields:
+                    if field != "decorator_list":
                         # a nested def is a unit of its own, not a method
-                        stack.append((child, index, None, False))
+                        self._push(stack, getattr(node, field, None), index, None, False)
+                continue
+            elif kind is ast.ClassDef:
+                self.class_names.add(node.name)  # type: ignore[attr-defined]
+                bases = node.bases  # type: ignore[attr-defined]
+                self._class_bases.append((node.name, [  # type: ignore[attr-defined]
+                    dotted(b.value if isinstance(b, ast.Subscript) else b) for b in bases]))
+                is_plain = all(dotted(b) in _PLAIN_BASES for b in bases)
+                for field in node._fields:
+                    # the class body runs in the enclosing unit; its defs are its methods
+                    self._push(stack, getattr(node, field, None), unit,
+                               node.name, is_plain)  # type: ignore[attr-defined]
                 continue
             elif kind is ast.With or kind is ast.AsyncWith:
                 for item in node.items:  # type: ignore[attr-defined]
                     self._contexts.append((item.context_expr, unit))
-            elif kind is ast.ClassDef:
-                self.class_names.add(node.name)  # type: ignore[attr-defined]
-                bases = [dotted(b) for b in node.bases]  # type: ignore[attr-defined]
-                self._class_bases.append((node.name, [  # type: ignore[attr-defined]
-                    dotted(b.value if isinstance(b, ast.Subscript) else b)
-                    for b in node.bases]))  # type: ignore[attr-defined]
-                is_plain = all(b in _PLAIN_BASES for b in bases)
-                for child in ast.iter_child_nodes(node):
-                    # the class body runs in the enclosing unit; its defs are its methods
-                    stack.append((child, unit, node.name, is_plain))  # type: ignore[attr-defined]
-                continue
             elif kind is ast.Import:
                 for alias in node.names:  # type: ignore[attr-defined]
                     if alias.asname is not None:
@@ -140,9 +158,25 @@ class Sketch:
                     sep = "" if module.endswith(".") else "."
                     self._alias(alias.asname or alias.name,
                                 f"{module}{sep}{alias.name}" if module else alias.name)
-            for child in ast.iter_child_nodes(node):
+            for field in node._fields:
                 # defs under `if`/`try` in a class body are still its methods
-                stack.append((child, unit, owner, plain))
+                value = getattr(node, field, None)
+                if type(value) is list:
+                    for item in value:
+                        if isinstance(item, AST):
+                            stack.append((item, unit, owner, plain))
+                elif isinstance(value, AST):
+                    stack.append((value, unit, owner, plain))
+
+    @staticmethod
+    def _push(stack: list[tuple[ast.AST, int, str | None, bool]], value: object, unit: int,
+              owner: str | None, plain: bool) -> None:
+        if type(value) is list:
+            for item in value:
+                if isinstance(item, ast.AST):
+                    stack.append((item, unit, owner, plain))
+        elif isinstance(value, ast.AST):
+            stack.append((value, unit, owner, plain))
 
     def _alias(self, local: str, qualified: str) -> None:
         self.aliases.setdefault(local, set()).add(qualified)
