@@ -350,7 +350,10 @@ class ModelModes:
         for key, fact_sets in sites.items():
             for site in fact_sets:
                 facts, call = site.facts, site.call
-                if must_train(facts) and not site.in_training_iteration():
+                # a caller passing only mode-independent modules (an nn.Linear) passes nothing
+                # whose mode matters, although the parameter counts as possibly dependent
+                if (must_train(facts) and not site.in_training_iteration()
+                        and any(obj.mode_dependent for obj in site.objects)):
                     entry[key] = frozenset(replace(f, caller=call) for f in facts)
                     break
         for key, facts in self._init_attributes(function).items():
@@ -381,7 +384,8 @@ class ModelModes:
         for key, objs in end.names.items():
             facts = end.facts(objs)
             if key.startswith("self.") and key.count(".") == 1 and must_train(facts) and all(
-                    obj.origin is not Origin.PARAMETER for obj in objs):
+                    obj.origin is not Origin.PARAMETER for obj in objs) and any(
+                    obj.mode_dependent for obj in objs):
                 found[key] = facts
         return found
 

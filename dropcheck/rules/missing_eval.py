@@ -99,9 +99,13 @@ class MissingEval(Rule):
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
         # a model in training mode that may reach a forward under no_grad or after loading
-        return sketch.linked(sketch.train_sources, sketch.inference_sites)
+        return sketch.reaches(sketch.inference_sites)
 
     VALID = [
+        # a mode-independent module (no dropout, no BatchNorm) passed to a no-grad helper, or
+        # kept by a predictor class: its mode changes nothing
+        "import torch\nimport torch.nn as nn\ndef predict(m, x):\n    with torch.no_grad():\n        return m(x)\npredict(nn.Linear(4, 4), torch.randn(2, 4))\n",
+        "import torch\nimport torch.nn as nn\nclass Predictor:\n    def __init__(self):\n        self.m = nn.Linear(4, 4)\n    def run(self, x):\n        with torch.no_grad():\n            return self.m(x)\n",
         # eval before inference
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))\nmodel.eval()\nwith torch.no_grad():\n    y = model(x)\n",
         # from_pretrained returns eval mode
