@@ -18,7 +18,7 @@ from functools import cached_property
 from dropcheck.analysis import mode_api
 from dropcheck.analysis.classes import MODEL_PACKAGES
 from dropcheck.analysis.imports import canonical
-from dropcheck.analysis.mode_dependence import is_torch_layer
+from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
 from dropcheck.analysis.torch_api import KNOWN_NAMES, MODULE_BASE_NAMES, MODULE_BASES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
@@ -292,15 +292,11 @@ class Sketch:
         return False
 
     # -- flow units (analysis/modes.py) ----------------------------------------------------
-    def linked(self, has_source: set[int], has_target: set[int]) -> bool:
-        """Whether some unit in ``has_source`` may share model facts with some unit in
-        ``has_target``: the same unit, or units joined by calls (a helper's summary, a caller's
-        arguments, globals read by a helper) or by a plain class's ``__init__`` (its
-        attributes seen by the other methods)."""
-        if not has_source or not has_target:
-            return False
-        if has_source & has_target:
-            return True
+    @cached_property
+    def _components(self) -> list[int]:
+        """The flow units joined by calls (a helper's summary, a caller's arguments, globals
+        read by a helper, ``self.method()``) or by a plain class's ``__init__`` (its attributes
+        seen by the other methods): a representative per unit."""
         parent = list(range(len(self.units)))
 
         def find(i: int) -> int:
@@ -308,11 +304,6 @@ class Sketch:
                 parent[i] = parent[parent[i]]
                 i = parent[i]
             return i
-
-        def union(a: int, b: int) -> None:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[ra] = rb
 
         by_name: dict[str, list[int]] = {}
         inits: dict[str, int] = {}
@@ -322,13 +313,28 @@ class Sketch:
                 if unit.name == "__init__" and unit.owner is not None and unit.plain_owner:
                     inits.setdefault(unit.owner, index)
         for index, unit in enumerate(self.units):
-            for name in unit.callee_names:
-                for target in by_name.get(name, ()):
-                    union(index, target)
+            targets = [t for name in unit.callee_names for t in by_name.get(name, ())]
             if unit.owner is not None and unit.plain_owner and unit.owner in inits:
-                union(index, inits[unit.owner])
-        sources = {find(i) for i in has_source}
-        return any(find(i) in sources for i in has_target)
+                targets.append(inits[unit.owner])
+            for target in targets:
+                ra, rb = find(index), find(target)
+                if ra != rb:
+                    parent[ra] = rb
+        return [find(i) for i in range(len(self.units))]
+
+    def reaches(self, targets: set[int]) -> bool:
+        """Whether a possibly mode-dependent model in training mode may reach one of the
+        ``targets`` units (a forward under no_grad, an export): a source in a linked unit.
+        Layers known to be mode independent (``nn.Linear(4, 4)``) are no source: the mode
+        analysis neither reports them nor passes their mode on to helpers."""
+        sources = self.train_sources
+        if not targets or not sources:
+            return False
+        if sources & targets:
+            return True
+        component = self._components
+        parts = {component[i] for i in sources}
+        return any(component[i] in parts for i in targets)
 
     def units_calling(self, names: Iterable[str] | frozenset[str]) -> set[int]:
         wanted = frozenset(names)
@@ -383,16 +389,17 @@ class Sketch:
     # -- the mode analysis' facts (analysis/modes.py) --------------------------------------
     @cached_property
     def train_sources(self) -> set[int]:
-        """Units that may give a model a training-mode fact: they build one (a torch layer, a
-        class of the file, ``from_config``, ``Model(config)``, a factory), load one
-        (``torch.load``), or call ``.train()``."""
+        """Units that may give a possibly mode-dependent model a training-mode fact: they
+        build one (a mode-dependent torch layer, a module class of the file, ``from_config``,
+        ``Model(config)``, a factory), load one (``torch.load``), or call ``.train()``."""
         found = self.units_calling_class() | self.units_calling_method(
             "train", "from_config", "_from_config")
         for qualified, call, unit in self._resolved_calls:
             if unit in found:
                 continue
             for name in qualified:
-                if (is_torch_layer(name) or name in mode_api.MODEL_LOADERS
+                if ((is_torch_layer(name) and _maybe_mode_dependent_layer(name, call))
+                        or name in mode_api.MODEL_LOADERS
                         or name in mode_api.TRAIN_MODE_FACTORIES
                         or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
                         or name == "torch.nn.Module.train"
@@ -414,6 +421,20 @@ class Sketch:
                     k.arg in ("weights", "pretrained") for c in unit.calls for k in c.keywords):
                 found.add(index)
         return found
+
+
+def _maybe_mode_dependent_layer(qualified: str, call: ast.Call) -> bool:
+    """Over-approximates ``ModeDependence.of_call`` for a torch layer: a mode-dependent layer,
+    or a container whose arguments build or read something (``nn.Sequential(nn.Dropout())``,
+    ``self.training``)."""
+    if layer_is_mode_dependent(qualified):
+        return True
+    for arg in (*call.args, *(k.value for k in call.keywords)):
+        for node in ast.walk(arg):
+            if isinstance(node, ast.Call) or (
+                    isinstance(node, ast.Attribute) and node.attr == "training"):
+                return True
+    return False
 
 
 def _maybe_config_constructor(qualified: str, call: ast.Call) -> bool:
