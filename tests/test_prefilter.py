@@ -186,6 +186,44 @@ SKETCH_CASES = {
         "        with torch.no_grad():\n            return m(x)\n"
         "Runner().run(Net(), torch.randn(2, 4))\n"
     ),
+    "conv-inside-local-block-class": (
+        "import torch.nn as nn\n"
+        "class ConvBlock(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 3)\n"
+        "        self.act = nn.ReLU()\n"
+        "    def forward(self, x):\n"
+        "        return self.act(self.conv(x))\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.block = ConvBlock()\n"
+        "        self.drop = nn.Dropout(0.2)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(self.block(x))  # expect: DC003\n"
+    ),
+    "dropout-set-in-base-class": (
+        "import torch.nn as nn\n"
+        "class Base(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.drop = nn.Dropout(0.3)\n"
+        "        self.bn = nn.BatchNorm1d(8)\n"
+        "class Net(Base):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv1d(4, 8, 3)\n"
+        "    def forward(self, x):\n"
+        "        x = self.drop(self.conv(x))  # expect: DC003, DC004\n"
+        "        return self.bn(x)\n"
+    ),
+    "layer-bound-at-module-level": (
+        "import torch.nn as nn\n"
+        "CONV = nn.Conv2d(3, 8, 3)\n"
+        "def build():\n"
+        "    return nn.Sequential(CONV, nn.ReLU(), nn.Dropout(0.5))  # expect: DC003\n"
+    ),
 }
 
 

@@ -66,20 +66,31 @@ class Sketch:
         self.stored: set[str] = set()
         #: Names of the classes the file defines.
         self.class_names: set[str] = set()
-        self._class_bases: list[tuple[str, list[str | None]]] = []
+        #: (class name, its bases as dotted names, its block) for every class.
+        self._class_bases: list[tuple[str, list[str | None], int]] = []
         self.units: list[Unit] = [Unit(None, None, False)]
         #: (dotted callee, call, unit index) for every call with a dotted callee.
         self._calls: list[tuple[str, ast.Call, int]] = []
-        self._dotted: set[str] = set()
+        #: Per block (0: the module's other statements; then each top-level def or class):
+        #: the dotted names it mentions, and the bare names it calls.
+        self._block_dotted: list[set[str]] = [set()]
+        self._block_called: list[set[str]] = [set()]
         #: Decorators (with the unit of the function they decorate) and ``with`` items.
         self._contexts: list[tuple[ast.expr, int]] = []
-        self._walk(tree)
+        for stmt in tree.body:
+            block = 0
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                block = len(self._block_dotted)
+                self._block_dotted.append(set())
+                self._block_called.append(set())
+            self._walk(stmt, block)
 
     # -- collection ------------------------------------------------------------------------
-    def _walk(self, tree: ast.Module) -> None:
-        stack: list[tuple[ast.AST, int, str | None, bool]] = [(tree, 0, None, False)]
+    def _walk(self, statement: ast.stmt, block: int) -> None:
+        stack: list[tuple[ast.AST, int, str | None, bool]] = [(statement, 0, None, False)]
         units = self.units
-        dotted_names = self._dotted
+        dotted_names = self._block_dotted[block]
+        called = self._block_called[block]
         AST, Attribute, Name, Call = ast.AST, ast.Attribute, ast.Name, ast.Call
         while stack:
             node, unit, owner, plain = stack.pop()
@@ -116,6 +127,7 @@ class Sketch:
                     units[unit].callee_names.add(func.attr)
                 elif type(func) is Name:
                     units[unit].callee_names.add(func.id)
+                    called.add(func.id)
             elif kind in _UNIT_TYPES:
                 units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
                 index = len(units) - 1
@@ -132,7 +144,8 @@ class Sketch:
                 self.class_names.add(node.name)  # type: ignore[attr-defined]
                 bases = node.bases  # type: ignore[attr-defined]
                 self._class_bases.append((node.name, [  # type: ignore[attr-defined]
-                    dotted(b.value if isinstance(b, ast.Subscript) else b) for b in bases]))
+                    dotted(b.value if isinstance(b, ast.Subscript) else b) for b in bases],
+                    block))
                 is_plain = all(dotted(b) in _PLAIN_BASES for b in bases)
                 for field in node._fields:
                     # the class body runs in the enclosing unit; its defs are its methods
@@ -196,8 +209,9 @@ class Sketch:
     def references(self) -> frozenset[str]:
         """Qualified names of every dotted expression in the file (and every prefix of one)."""
         found: set[str] = set()
-        for name in self._dotted:
-            found |= self.resolve(name)
+        for names in self._block_dotted:
+            for name in names:
+                found |= self.resolve(name)
         for name, _, _ in self._calls:
             found |= self.resolve(name)
         return frozenset(found)
@@ -234,6 +248,62 @@ class Sketch:
     def calls_method_ending(self, suffix: str) -> bool:
         """Whether any callee's last name ends with ``suffix`` (``manual_backward``)."""
         return any(name.endswith(suffix) for unit in self.units for name in unit.callee_names)
+
+    # -- layer flows (analysis/layers.py) -----------------------------------------------------
+    @cached_property
+    def _block_references(self) -> list[frozenset[str]]:
+        """Per block, the qualified names a layer flow there may use: its own, and the
+        module-level names it may read."""
+        cache: dict[str, set[str]] = {}
+
+        def resolved(names: set[str]) -> set[str]:
+            found: set[str] = set()
+            for name in names:
+                if name not in cache:
+                    cache[name] = self.resolve(name)
+                found |= cache[name]
+            return found
+
+        module = resolved(self._block_dotted[0])
+        return [frozenset(module | resolved(names)) for names in self._block_dotted]
+
+    def flow_may_connect(self, first: frozenset[str], second: frozenset[str],
+                         into_local_classes: bool) -> bool:
+        """Whether one layer flow (a Sequential, or a module class's forward) may hold a layer
+        named in ``first`` and one named in ``second``. A flow's layers come from the block
+        (top-level class or function) that holds it, module-level names, the in-file base
+        classes of its class (``self.attr`` set there) and, ``into_local_classes``, what the
+        file's module classes it builds return (which walk_back follows)."""
+        refs = self._block_references
+        count = len(refs)
+        defined: dict[str, set[int]] = {}
+        bases_of: list[set[int]] = [set() for _ in range(count)]
+        for name, _, block in self._class_bases:
+            defined.setdefault(name, set()).add(block)
+        for _, bases, block in self._class_bases:
+            for base in bases:
+                if base is not None:
+                    bases_of[block] |= defined.get(base, set())
+
+        def closure(names: frozenset[str], via: list[set[int]]) -> list[bool]:
+            has = [bool(r & names) for r in refs]
+            changed = True
+            while changed:
+                changed = False
+                for block in range(count):
+                    if not has[block] and any(has[other] for other in via[block]):
+                        has[block] = changed = True
+            return has
+
+        has_first = closure(first, bases_of)
+        via = bases_of
+        if into_local_classes:
+            module_called = self._block_called[0]
+            via = [bases_of[block] | {b for name in (self._block_called[block] | module_called)
+                                      for b in defined.get(name, ())}
+                   for block in range(count)]
+        has_second = closure(second, via)
+        return any(a and b for a, b in zip(has_first, has_second, strict=True))
 
     # -- arguments -------------------------------------------------------------------------
     @staticmethod
@@ -352,7 +422,7 @@ class Sketch:
         changed = True
         while changed:  # fixpoint: a subclass of a local module class is a module
             changed = False
-            for name, bases in self._class_bases:
+            for name, bases, _ in self._class_bases:
                 if name not in found and any(
                         base is not None and (base in found or self._module_base(base))
                         for base in bases):

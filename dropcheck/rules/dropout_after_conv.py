@@ -103,8 +103,9 @@ class DropoutAfterConv(Rule):
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
         # layer roles come only from torch names the file refers to
-        return (sketch.mentions(api.names_with_role(api.ROLE_DROPOUT))
-                and sketch.mentions(api.names_with_role(api.ROLE_CONV)))
+        return sketch.flow_may_connect(api.names_with_role(api.ROLE_DROPOUT),
+                                       api.names_with_role(api.ROLE_CONV),
+                                       into_local_classes=True)
 
     VALID = [
         # channel dropout is the right tool

@@ -67,9 +67,10 @@ class DropoutWithBatchnorm(Rule):
     def could_match(cls, sketch: Sketch) -> bool:
         # layer roles come only from torch names the file refers to (an InstanceNorm with
         # track_running_stats counts as a running-stats norm)
-        return (sketch.mentions(api.names_with_role(*_DROPOUTS))
-                and sketch.mentions(api.names_with_role(api.ROLE_RUNNING_NORM)
-                                    | api.INSTANCE_NORMS))
+        return sketch.flow_may_connect(
+            api.names_with_role(*_DROPOUTS),
+            api.names_with_role(api.ROLE_RUNNING_NORM) | api.INSTANCE_NORMS,
+            into_local_classes=False)
 
     VALID = [
         # the recommended order
