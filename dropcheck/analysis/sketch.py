@@ -64,6 +64,9 @@ class Sketch:
         self.star_modules: list[str] = []
         #: Names anything assigns (any ``Name`` in a store context).
         self.stored: set[str] = set()
+        #: The values of plain ``name = value`` / ``name: T = value`` assignments, by name:
+        #: the only ones constant folding reads (``ScopeBindings.single_assignment``).
+        self.assigned: dict[str, list[ast.expr]] = {}
         #: Names of the classes the file defines.
         self.class_names: set[str] = set()
         #: (class name, its bases as dotted names, its block) for every class.
@@ -152,6 +155,16 @@ class Sketch:
                     self._push(stack, getattr(node, field, None), unit,
                                node.name, is_plain)  # type: ignore[attr-defined]
                 continue
+            elif kind is ast.Assign:
+                targets = node.targets  # type: ignore[attr-defined]
+                if len(targets) == 1 and type(targets[0]) is Name:
+                    self.assigned.setdefault(targets[0].id, []).append(
+                        node.value)  # type: ignore[attr-defined]
+            elif kind is ast.AnnAssign:
+                target = node.target  # type: ignore[attr-defined]
+                if type(target) is Name and node.value is not None:  # type: ignore[attr-defined]
+                    self.assigned.setdefault(target.id, []).append(
+                        node.value)  # type: ignore[attr-defined]
             elif kind is ast.With or kind is ast.AsyncWith:
                 for item in node.items:  # type: ignore[attr-defined]
                     self._contexts.append((item.context_expr, unit))
@@ -324,26 +337,29 @@ class Sketch:
             return None
         return found
 
-    def maybe_constant(self, expr: ast.expr) -> bool:
+    def maybe_constant(self, expr: ast.expr, seen: frozenset[str] = frozenset()) -> bool:
         """Whether constant folding (analysis/constants.py) might give ``expr`` a value:
-        numbers, +/- and arithmetic of those, names something assigns, ``X.attr`` with an
-        ``attr`` something assigns."""
+        numbers, +/- and arithmetic of those, and names (or ``X.attr``) that some plain
+        assignment in the file gives such a value."""
         kind = type(expr)
         if kind is ast.Constant:
             return isinstance(expr.value, (int, float))  # type: ignore[attr-defined]
         if kind is ast.UnaryOp:
             return isinstance(expr.op, (ast.USub, ast.UAdd)) and self.maybe_constant(  # type: ignore[attr-defined]
-                expr.operand)  # type: ignore[attr-defined]
+                expr.operand, seen)  # type: ignore[attr-defined]
         if kind is ast.BinOp:
             return (isinstance(expr.op, _CONSTANT_OPS)  # type: ignore[attr-defined]
-                    and self.maybe_constant(expr.left)  # type: ignore[attr-defined]
-                    and self.maybe_constant(expr.right))  # type: ignore[attr-defined]
+                    and self.maybe_constant(expr.left, seen)  # type: ignore[attr-defined]
+                    and self.maybe_constant(expr.right, seen))  # type: ignore[attr-defined]
+        name: str | None = None
         if kind is ast.Name:
-            return expr.id in self.stored  # type: ignore[attr-defined]
-        if kind is ast.Attribute:
-            return (type(expr.value) is ast.Name  # type: ignore[attr-defined]
-                    and expr.attr in self.stored)  # type: ignore[attr-defined]
-        return False
+            name = expr.id  # type: ignore[attr-defined]
+        elif kind is ast.Attribute and type(expr.value) is ast.Name:  # type: ignore[attr-defined]
+            name = expr.attr  # type: ignore[attr-defined]
+        if name is None or name in seen:
+            return False
+        inner = seen | {name}
+        return any(self.maybe_constant(value, inner) for value in self.assigned.get(name, ()))
 
     def constant_argument(self, names: Iterable[str], parameter_of: dict[str, str]) -> bool:
         """Whether a call to one of ``names`` passes its rate parameter something that might
