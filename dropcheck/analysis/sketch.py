@@ -42,7 +42,8 @@ class Unit:
     """A flow unit of the mode analysis: the module script, or one function body (nested
     functions are their own units; class bodies count as part of the module)."""
 
-    __slots__ = ("callee_names", "calls", "name", "owner", "plain_owner")
+    __slots__ = ("callee_names", "calls", "name", "name_calls", "other_calls", "owner",
+                 "plain_owner", "self_calls")
 
     def __init__(self, name: str | None, owner: str | None, plain_owner: bool) -> None:
         self.name = name
@@ -50,9 +51,14 @@ class Unit:
         self.owner = owner
         self.plain_owner = plain_owner
         self.calls: list[ast.Call] = []
-        #: Last names of everything this unit calls (``f``, ``self.m``, ``x.m``): the
-        #: same-file functions it may reach.
+        #: Last names of everything this unit calls (``f``, ``self.m``, ``x.m``).
         self.callee_names: set[str] = set()
+        #: The same, split as the mode analysis resolves same-file callees: ``f(...)`` (a
+        #: function), ``self.m(...)`` (a method of the class) and ``x.m(...)`` (a method of a
+        #: class whose instance ``x`` may be).
+        self.name_calls: set[str] = set()
+        self.self_calls: set[str] = set()
+        self.other_calls: set[str] = set()
 
 
 class Sketch:
@@ -128,8 +134,14 @@ class Sketch:
                 units[unit].calls.append(node)  # type: ignore[arg-type]
                 if type(func) is Attribute:
                     units[unit].callee_names.add(func.attr)
+                    receiver = func.value
+                    if type(receiver) is Name and receiver.id == "self":
+                        units[unit].self_calls.add(func.attr)
+                    else:
+                        units[unit].other_calls.add(func.attr)
                 elif type(func) is Name:
                     units[unit].callee_names.add(func.id)
+                    units[unit].name_calls.add(func.id)
                     called.add(func.id)
             elif kind in _UNIT_TYPES:
                 units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
@@ -391,15 +403,26 @@ class Sketch:
                 i = parent[i]
             return i
 
-        by_name: dict[str, list[int]] = {}
+        # `f(...)` reaches functions, `self.m(...)` methods, and `x.m(...)` the methods of
+        # classes the file instantiates by name (a model built by `Net(...)`)
+        functions: dict[str, list[int]] = {}
+        methods: dict[str, list[int]] = {}
         inits: dict[str, int] = {}
+        built = self.class_names & set().union(*(u.name_calls for u in self.units))
         for index, unit in enumerate(self.units):
-            if unit.name is not None:
-                by_name.setdefault(unit.name, []).append(index)
-                if unit.name == "__init__" and unit.owner is not None and unit.plain_owner:
-                    inits.setdefault(unit.owner, index)
+            if unit.name is None:
+                continue
+            if unit.owner is None:
+                functions.setdefault(unit.name, []).append(index)
+                continue
+            methods.setdefault(unit.name, []).append(index)
+            if unit.name == "__init__" and unit.plain_owner:
+                inits.setdefault(unit.owner, index)
         for index, unit in enumerate(self.units):
-            targets = [t for name in unit.callee_names for t in by_name.get(name, ())]
+            targets = [t for name in unit.name_calls for t in functions.get(name, ())]
+            targets += [t for name in unit.self_calls for t in methods.get(name, ())]
+            targets += [t for name in unit.other_calls for t in methods.get(name, ())
+                        if self.units[t].owner in built]
             if unit.owner is not None and unit.plain_owner and unit.owner in inits:
                 targets.append(inits[unit.owner])
             for target in targets:
