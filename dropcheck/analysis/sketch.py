@@ -292,7 +292,11 @@ class Sketch:
         module = resolved(self._block_dotted[0])
         return [frozenset(module | resolved(names)) for names in self._block_dotted]
 
-    def flow_may_connect(self, first: frozenset[str], second: frozenset[str],
+    def flow_may_hold(self, names: frozenset[str]) -> bool:
+        """Whether a layer flow may hold a layer named in ``names`` (see flow_may_connect)."""
+        return self.flow_may_connect(names, None, into_local_classes=False)
+
+    def flow_may_connect(self, first: frozenset[str], second: frozenset[str] | None,
                          into_local_classes: bool) -> bool:
         """Whether one layer flow (a Sequential, or a module class's forward) may hold a layer
         named in ``first`` and one named in ``second``. A flow's layers come from the block
@@ -320,6 +324,9 @@ class Sketch:
                         has[block] = changed = True
             return has
 
+        flows = self._block_has_flow
+        if not any(flows):
+            return False
         has_first = closure(first, bases_of)
         via = bases_of
         if into_local_classes:
@@ -327,8 +334,21 @@ class Sketch:
             via = [bases_of[block] | {b for name in (self._block_called[block] | module_called)
                                       for b in defined.get(name, ())}
                    for block in range(count)]
-        has_second = closure(second, via)
-        return any(a and b for a, b in zip(has_first, has_second, strict=True))
+        has_second = closure(second, via) if second is not None else flows
+        return any(f and a and b for f, a, b in zip(flows, has_first, has_second, strict=True))
+
+    @cached_property
+    def _block_has_flow(self) -> list[bool]:
+        """Per block, whether it may hold a layer flow: an ``nn.Sequential`` (called, or a
+        base class), or a class with its own ``forward()``."""
+        with_forward = {unit.owner for unit in self.units
+                        if unit.name == "forward" and unit.owner is not None}
+        flows = [any("torch.nn.Sequential" in self.resolve(name) for name in names)
+                 for names in self._block_dotted]
+        for name, _, block in self._class_bases:
+            if name in with_forward:
+                flows[block] = True
+        return flows
 
     # -- arguments -------------------------------------------------------------------------
     @staticmethod

@@ -99,7 +99,7 @@ class DropoutDimensionMismatch(Rule):
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        return sketch.mentions(api.names_with_role(api.ROLE_CHANNEL_DROPOUT))
+        return sketch.flow_may_hold(api.names_with_role(api.ROLE_CHANNEL_DROPOUT))
 
     VALID = [
         "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.1))\n",
