@@ -224,6 +224,16 @@ SKETCH_CASES = {
         "def build():\n"
         "    return nn.Sequential(CONV, nn.ReLU(), nn.Dropout(0.5))  # expect: DC003\n"
     ),
+    "eval-missing-helper-returns-loaded-model": _NET + (
+        "def load(path):\n"
+        "    model = Net()\n"
+        "    model.load_state_dict(torch.load(path))\n"
+        "    return model\n"
+        "def restore(path):\n"
+        "    return load(path)\n"
+        "model = restore('w.pt')\n"
+        "preds = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
 }
 
 

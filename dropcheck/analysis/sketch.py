@@ -43,7 +43,7 @@ class Unit:
     functions are their own units; class bodies count as part of the module)."""
 
     __slots__ = ("callee_names", "calls", "name", "name_calls", "other_calls", "owner",
-                 "plain_owner", "self_calls")
+                 "plain_owner", "returns", "self_calls")
 
     def __init__(self, name: str | None, owner: str | None, plain_owner: bool) -> None:
         self.name = name
@@ -59,6 +59,8 @@ class Unit:
         self.name_calls: set[str] = set()
         self.self_calls: set[str] = set()
         self.other_calls: set[str] = set()
+        #: Whether it has a ``return <value>`` (a helper may hand back a model).
+        self.returns = False
 
 
 class Sketch:
@@ -177,6 +179,9 @@ class Sketch:
                 if type(target) is Name and node.value is not None:  # type: ignore[attr-defined]
                     self.assigned.setdefault(target.id, []).append(
                         node.value)  # type: ignore[attr-defined]
+            elif kind is ast.Return:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    units[unit].returns = True
             elif kind is ast.With or kind is ast.AsyncWith:
                 for item in node.items:  # type: ignore[attr-defined]
                     self._contexts.append((item.context_expr, unit))
@@ -411,10 +416,31 @@ class Sketch:
 
     # -- flow units (analysis/modes.py) ----------------------------------------------------
     @cached_property
+    def _calls_between(self) -> list[list[int]]:
+        """Per unit, the units it may call as the mode analysis resolves same-file callees:
+        ``f(...)`` reaches functions, ``self.m(...)`` methods, and ``x.m(...)`` the methods
+        of classes the file instantiates by name (a model built by ``Net(...)``)."""
+        functions: dict[str, list[int]] = {}
+        methods: dict[str, list[int]] = {}
+        built = self.class_names & set().union(*(u.name_calls for u in self.units))
+        for index, unit in enumerate(self.units):
+            if unit.name is not None:
+                table = functions if unit.owner is None else methods
+                table.setdefault(unit.name, []).append(index)
+        edges: list[list[int]] = []
+        for unit in self.units:
+            targets = [t for name in unit.name_calls for t in functions.get(name, ())]
+            targets += [t for name in unit.self_calls for t in methods.get(name, ())]
+            targets += [t for name in unit.other_calls for t in methods.get(name, ())
+                        if self.units[t].owner in built]
+            edges.append(targets)
+        return edges
+
+    @cached_property
     def _components(self) -> list[int]:
         """The flow units joined by calls (a helper's summary, a caller's arguments, globals
-        read by a helper, ``self.method()``) or by a plain class's ``__init__`` (its attributes
-        seen by the other methods): a representative per unit."""
+        read by a helper) or by a plain class's ``__init__`` (its attributes seen by the other
+        methods): a representative per unit."""
         parent = list(range(len(self.units)))
 
         def find(i: int) -> int:
@@ -423,26 +449,12 @@ class Sketch:
                 i = parent[i]
             return i
 
-        # `f(...)` reaches functions, `self.m(...)` methods, and `x.m(...)` the methods of
-        # classes the file instantiates by name (a model built by `Net(...)`)
-        functions: dict[str, list[int]] = {}
-        methods: dict[str, list[int]] = {}
         inits: dict[str, int] = {}
-        built = self.class_names & set().union(*(u.name_calls for u in self.units))
         for index, unit in enumerate(self.units):
-            if unit.name is None:
-                continue
-            if unit.owner is None:
-                functions.setdefault(unit.name, []).append(index)
-                continue
-            methods.setdefault(unit.name, []).append(index)
-            if unit.name == "__init__" and unit.plain_owner:
+            if unit.name == "__init__" and unit.owner is not None and unit.plain_owner:
                 inits.setdefault(unit.owner, index)
         for index, unit in enumerate(self.units):
-            targets = [t for name in unit.name_calls for t in functions.get(name, ())]
-            targets += [t for name in unit.self_calls for t in methods.get(name, ())]
-            targets += [t for name in unit.other_calls for t in methods.get(name, ())
-                        if self.units[t].owner in built]
+            targets = list(self._calls_between[index])
             if unit.owner is not None and unit.plain_owner and unit.owner in inits:
                 targets.append(inits[unit.owner])
             for target in targets:
@@ -539,17 +551,67 @@ class Sketch:
 
     @cached_property
     def inference_sites(self) -> set[int]:
-        """Units where a forward may count as inference (DC001): under no_grad /
-        inference_mode / set_grad_enabled, or after weights are loaded or frozen."""
-        grad = mode_api.NO_GRAD_CONTEXTS | mode_api.SET_GRAD_ENABLED
-        found = self.units_in_context(grad) | self.units_calling(
-            grad | mode_api.MODEL_LOADERS | mode_api.WEIGHT_LOADERS)
-        found |= self.units_calling_method("load_state_dict", "load_adapter", "requires_grad_")
+        """Units where DC001 may report a forward: under no_grad / inference_mode /
+        set_grad_enabled(False) in that unit, or of a model loaded or frozen there (or
+        returned loaded by a helper). Lightning's eval hooks and a module class's
+        ``__init__`` are never reported."""
+        grad = self.units_in_context(mode_api.NO_GRAD_CONTEXTS | mode_api.SET_GRAD_ENABLED)
+        grad |= self.units_calling(mode_api.SET_GRAD_ENABLED)
+        loaded = self.units_calling(mode_api.MODEL_LOADERS | mode_api.WEIGHT_LOADERS)
+        loaded |= self.units_calling_method("load_state_dict", "load_adapter", "requires_grad_")
         for index, unit in enumerate(self.units):
-            if index not in found and any(
+            if index not in loaded and any(
                     k.arg in ("weights", "pretrained") for c in unit.calls for k in c.keywords):
-                found.add(index)
-        return found
+                loaded.add(index)
+        # a helper that returns a model it (or its own helper) loaded
+        returns_loaded = {i for i in loaded if self.units[i].returns}
+        changed = True
+        while changed:
+            changed = False
+            for index, unit in enumerate(self.units):
+                if (index not in returns_loaded and unit.returns
+                        and any(t in returns_loaded for t in self._calls_between[index])):
+                    returns_loaded.add(index)
+                    changed = True
+        loaded |= {i for i, targets in enumerate(self._calls_between)
+                   if any(t in returns_loaded for t in targets)}
+        never = self._module_inits
+        return {i for i in grad | loaded
+                if self.units[i].name not in mode_api.LIGHTNING_EVAL_HOOKS and i not in never}
+
+    @cached_property
+    def _module_inits(self) -> set[int]:
+        """``__init__`` units of classes that are certainly torch modules (defined once, with
+        a base that resolves, through one import, to a module base)."""
+        counts: dict[str, int] = {}
+        for name, _, _ in self._class_bases:
+            counts[name] = counts.get(name, 0) + 1
+        sure: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, bases, _ in self._class_bases:
+                if name in sure or counts[name] != 1:
+                    continue
+                if any(base is not None and (base in sure or self._surely_module_base(base))
+                       for base in bases):
+                    sure.add(name)
+                    changed = True
+        return {i for i, unit in enumerate(self.units)
+                if unit.name == "__init__" and unit.owner in sure}
+
+    def _surely_module_base(self, base: str) -> bool:
+        head = base.partition(".")[0]
+        if len(self.aliases.get(head, ())) != 1:
+            return False  # not imported (a star import at most), or imported twice
+        resolved = self.resolve(base)
+        if len(resolved) != 1:
+            return False
+        (qualified,) = resolved
+        package = qualified.split(".", 1)[0]
+        trusted = qualified.startswith(".") or package in MODEL_PACKAGES
+        return qualified in MODULE_BASES or (
+            trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES)
 
 
 def _maybe_mode_dependent_layer(qualified: str, call: ast.Call) -> bool:
