@@ -201,9 +201,8 @@ def _in_pool(
     child processes, where the culprit becomes a DC000, and the run goes on with a fresh
     pool.
     """
-    size = max(1, min(16, len(todo) // (jobs * 8) or 1))
-    chunks = [list(todo[i:i + size]) for i in range(0, len(todo), size)]
-    chunks.reverse()  # pop() from the end keeps path order
+    chunks = _chunks(todo, jobs)
+    chunks.reverse()  # pop() from the end: the largest files first
     executor = _pool(options, jobs)
     pending: dict[Future[list[Outcome]], list[tuple[str, str | None]]] = {}
     try:
@@ -236,6 +235,34 @@ def _in_pool(
         _stop(executor)
         raise
     executor.shutdown(wait=True)
+
+
+def _chunks(
+    todo: Sequence[tuple[str, str | None]], jobs: int
+) -> list[list[tuple[str, str | None]]]:
+    """Work units for the pool, largest files first and of similar total size, so that no
+    worker is left with a big file while the others idle at the end (output is sorted
+    afterwards, so the order does not show)."""
+    sizes = []
+    for path, _ in todo:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    order = sorted(range(len(todo)), key=lambda i: (-sizes[i], todo[i][0]))
+    budget = max(1, sum(sizes) // (jobs * 16))
+    chunks: list[list[tuple[str, str | None]]] = []
+    current: list[tuple[str, str | None]] = []
+    weight = 0
+    for index in order:
+        current.append(todo[index])
+        weight += sizes[index]
+        if weight >= budget or len(current) >= 16:
+            chunks.append(current)
+            current, weight = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:

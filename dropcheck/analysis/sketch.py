@@ -24,6 +24,9 @@ from dropcheck.analysis.torch_api import KNOWN_NAMES, MODULE_BASE_NAMES, MODULE_
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
 _UNIT_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: Fields that never hold a node the sketch reads (contexts, operators, literals' values).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "kind", "type_comment", "value_kind"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -201,7 +204,11 @@ class Sketch:
                     sep = "" if module.endswith(".") else "."
                     self._alias(alias.asname or alias.name,
                                 f"{module}{sep}{alias.name}" if module else alias.name)
-            for field in node._fields:
+            fields = _CHILD_FIELDS.get(kind)
+            if fields is None:
+                fields = _CHILD_FIELDS[kind] = tuple(
+                    f for f in node._fields if f not in _LEAF_FIELDS)
+            for field in fields:
                 # defs under `if`/`try` in a class body are still its methods
                 value = getattr(node, field, None)
                 if type(value) is list:
