@@ -56,7 +56,7 @@ class ExportInTrainMode(Rule):
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
         # an export that a training-mode model may reach
-        return sketch.linked(sketch.train_sources, sketch.units_calling(EXPORTS))
+        return sketch.reaches(sketch.units_calling(EXPORTS))
 
     VALID = [
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nmodel.eval()\ntraced = torch.jit.trace(model, torch.randn(1, 4))\n",
