@@ -247,11 +247,21 @@ def join(states: Sequence[State | None]) -> State | None:
     if len(live) == 1:
         return live[0].copy()
     result = live[0].copy()
+    names, modes = result.names, result.modes
     for other in live[1:]:
+        # branches mostly share their bindings: skip the unions that change nothing
         for name, objs in other.names.items():
-            result.names[name] = result.names.get(name, frozenset()) | objs
+            current = names.get(name)
+            if current is None:
+                names[name] = objs
+            elif current is not objs and not objs <= current:
+                names[name] = current | objs
         for obj, facts in other.modes.items():
-            result.modes[obj] = result.modes.get(obj, frozenset()) | facts
+            known = modes.get(obj)
+            if known is None:
+                modes[obj] = facts
+            elif known is not facts and not facts <= known:
+                modes[obj] = known | facts
         result.loaded |= other.loaded
         result.frozen |= other.frozen
         if result.grad_off is not other.grad_off:

@@ -37,13 +37,24 @@ def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
             if not any(f.name.startswith(p) or f.name.endswith(p) for p in _TOKEN_FIELDS)
         )
     result: list[cst.CSTNode] = []
+    known = _NODE_TYPES  # is_node() inlined: this runs for every node of every analysis walk
     for name in names:
         value = getattr(node, name)
         kind = type(value)
         if kind is list or kind is tuple:
-            result.extend(item for item in value if is_node(type(item)))
-        elif is_node(kind):
-            result.append(value)
+            for item in value:
+                item_kind = type(item)
+                flag = known.get(item_kind)
+                if flag is None:
+                    flag = is_node(item_kind)
+                if flag:
+                    result.append(item)
+        else:
+            flag = known.get(kind)
+            if flag is None:
+                flag = is_node(kind)
+            if flag:
+                result.append(value)
     return result
 
 
