@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import corpus  # noqa: E402
+from speed import corpus
 
 
 def run(files: list[str], extra: list[str]) -> tuple[float, list[dict[str, object]]]:

@@ -257,6 +257,16 @@ def test_every_fixture_finding_passes_its_rules_sketch(path: Path) -> None:
             assert rule.could_match(sketch), finding
 
 
+def test_sketch_and_could_match_never_raise_on_real_code() -> None:
+    # the engine falls back to running every rule if they do: a bug there would only cost
+    # time, silently, so it is checked here without that guard
+    paths = [*FIXTURES, *torch_sample(), *package_sample("transformers", 12, "modeling_*.py")]
+    for path in paths:
+        sketch = Sketch(ast.parse(path.read_bytes()))
+        for rule in all_rules():
+            assert isinstance(rule.could_match(sketch), bool), (rule.code, path)
+
+
 def test_transformers_models_same_findings_with_and_without_prefilter() -> None:
     # model files exercise the sketch most: dropout rates, layer order, no_grad helpers
     sample = package_sample("transformers", 12, "modeling_*.py")
