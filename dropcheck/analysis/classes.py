@@ -10,10 +10,20 @@ from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.statements import walk_statements
 from dropcheck.analysis.torch_api import MODULE_BASE_NAMES, MODULE_BASES
 
-#: Packages whose ``Module``-named classes are torch modules (shared with analysis/sketch.py).
+#: Packages whose ``Module``-named classes are torch modules.
 MODEL_PACKAGES = frozenset(
     {"torch", "lightning", "pytorch_lightning", "transformers", "diffusers"}
 )
+
+
+def is_module_base(qualified: str) -> bool:
+    """Whether a base class, by its qualified name, makes a class a torch module."""
+    if qualified in MODULE_BASES:
+        return True
+    # `from ...modeling_utils import PreTrainedModel`, `lightning.pytorch.core...`
+    package = qualified.split(".", 1)[0]
+    trusted = qualified.startswith(".") or package in MODEL_PACKAGES
+    return trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES
 
 
 @dataclass
@@ -53,12 +63,7 @@ class ClassIndex:
             base = base.value
         qualified = imports.resolve(base)
         if qualified is not None:
-            if qualified in MODULE_BASES:
-                return True
-            # `from ...modeling_utils import PreTrainedModel`, `lightning.pytorch.core...`
-            package = qualified.split(".", 1)[0]
-            trusted = qualified.startswith(".") or package in MODEL_PACKAGES
-            return trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES
+            return is_module_base(qualified)
         name = dotted_name(base)
         local = self.by_name.get(name) if name else None
         return local is not None and local.is_module

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import libcst as cst
 
@@ -36,6 +37,8 @@ from dropcheck.analysis.statements import block_statements, small_statements, wa
 from dropcheck.analysis.walk import child_nodes, visit_readonly
 
 _MAX_UNROLL_DEPTH = 3
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _MAX_SUMMARY_DEPTH = 8
 
 
@@ -247,21 +250,9 @@ def join(states: Sequence[State | None]) -> State | None:
     if len(live) == 1:
         return live[0].copy()
     result = live[0].copy()
-    names, modes = result.names, result.modes
     for other in live[1:]:
-        # branches mostly share their bindings: skip the unions that change nothing
-        for name, objs in other.names.items():
-            current = names.get(name)
-            if current is None:
-                names[name] = objs
-            elif current is not objs and not objs <= current:
-                names[name] = current | objs
-        for obj, facts in other.modes.items():
-            known = modes.get(obj)
-            if known is None:
-                modes[obj] = facts
-            elif known is not facts and not facts <= known:
-                modes[obj] = known | facts
+        _union_into(result.names, other.names)
+        _union_into(result.modes, other.modes)
         result.loaded |= other.loaded
         result.frozen |= other.frozen
         if result.grad_off is not other.grad_off:
@@ -269,6 +260,17 @@ def join(states: Sequence[State | None]) -> State | None:
         for name, part in other.parts.items():
             result.parts.setdefault(name, part)
     return result
+
+
+def _union_into(target: dict[_K, frozenset[_V]], other: dict[_K, frozenset[_V]]) -> None:
+    """``target[k] |= other[k]`` for every key; branches mostly share their bindings, so the
+    unions that change nothing are skipped."""
+    for key, values in other.items():
+        current = target.get(key)
+        if current is None:
+            target[key] = values
+        elif current is not values and not values <= current:
+            target[key] = current | values
 
 
 def _assign(target: State, source: State | None) -> None:

@@ -4,9 +4,10 @@ The engine parses every file with CPython's parser anyway (to report syntax erro
 costs about a tenth of LibCST's. Before paying for LibCST, each selected rule is asked
 ``Rule.could_match(sketch)``: a necessary condition for any finding, decided on this sketch.
 Everything here errs towards "maybe": qualified names are resolved through every alias an
-import might bind, a name counts as a constant if anything assigns it, and the flow units of the
-mode analysis are joined whenever a call might link them. A rule answering False must be unable
-to report on the file; tests/test_prefilter.py checks that the findings never change.
+import might bind, a name counts as a constant if any plain assignment gives it a value that
+may be one, and the flow units of the mode analysis are joined whenever a call might link them.
+A rule answering False must be unable to report on the file; tests/test_prefilter.py checks
+that the findings never change.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections.abc import Iterable, Iterator
 from functools import cached_property
 
 from dropcheck.analysis import mode_api
-from dropcheck.analysis.classes import MODEL_PACKAGES
+from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
 from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
-from dropcheck.analysis.torch_api import KNOWN_NAMES, MODULE_BASE_NAMES, MODULE_BASES, SIGNATURES
+from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
@@ -73,8 +74,6 @@ class Sketch:
         #: Every qualified name each imported local name may stand for.
         self.aliases: dict[str, set[str]] = {}
         self.star_modules: list[str] = []
-        #: Names anything assigns (any ``Name`` in a store context).
-        self.stored: set[str] = set()
         #: The values of plain ``name = value`` / ``name: T = value`` assignments, by name:
         #: the only ones constant folding reads (``ScopeBindings.single_assignment``).
         self.assigned: dict[str, list[ast.expr]] = {}
@@ -110,9 +109,7 @@ class Sketch:
             node, unit, owner, plain = stack.pop()
             kind = type(node)
             if kind is Name:
-                if type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
-                    self.stored.add(node.id)  # type: ignore[attr-defined]
-                else:
+                if type(node.ctx) is not ast.Store:  # type: ignore[attr-defined]
                     dotted_names.add(node.id)  # type: ignore[attr-defined]
                 continue
             if kind is Attribute:
@@ -150,28 +147,21 @@ class Sketch:
                     called.add(func.id)
             elif kind in _UNIT_TYPES:
                 units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
-                index = len(units) - 1
-                decorators = node.decorator_list  # type: ignore[attr-defined]
-                for decorator in decorators:
-                    self._contexts.append((decorator, index))
-                    stack.append((decorator, unit, None, False))
-                for field in node._fields:
-                    if field != "decorator_list":
-                        # a nested def is a unit of its own, not a method
-                        self._push(stack, getattr(node, field, None), index, None, False)
-                continue
+                for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                    # run in the enclosing unit, but switch grad off for this one
+                    self._contexts.append((decorator, len(units) - 1))
+                    stack.append((decorator, unit, owner, plain))
+                # the rest is the function's own unit; a def nested in it is no method
+                unit, owner, plain = len(units) - 1, None, False
             elif kind is ast.ClassDef:
                 self.class_names.add(node.name)  # type: ignore[attr-defined]
                 bases = node.bases  # type: ignore[attr-defined]
                 self._class_bases.append((node.name, [  # type: ignore[attr-defined]
                     dotted(b.value if isinstance(b, ast.Subscript) else b) for b in bases],
                     block))
-                is_plain = all(dotted(b) in _PLAIN_BASES for b in bases)
-                for field in node._fields:
-                    # the class body runs in the enclosing unit; its defs are its methods
-                    self._push(stack, getattr(node, field, None), unit,
-                               node.name, is_plain)  # type: ignore[attr-defined]
-                continue
+                # the class body runs in the enclosing unit; its defs are its methods
+                owner = node.name  # type: ignore[attr-defined]
+                plain = all(dotted(b) in _PLAIN_BASES for b in bases)
             elif kind is ast.Assign:
                 targets = node.targets  # type: ignore[attr-defined]
                 if len(targets) == 1 and type(targets[0]) is Name:
@@ -207,7 +197,8 @@ class Sketch:
             fields = _CHILD_FIELDS.get(kind)
             if fields is None:
                 fields = _CHILD_FIELDS[kind] = tuple(
-                    f for f in node._fields if f not in _LEAF_FIELDS)
+                    f for f in node._fields if f not in _LEAF_FIELDS
+                    and not (kind in _UNIT_TYPES and f == "decorator_list"))
             for field in fields:
                 # defs under `if`/`try` in a class body are still its methods
                 value = getattr(node, field, None)
@@ -217,16 +208,6 @@ class Sketch:
                             stack.append((item, unit, owner, plain))
                 elif isinstance(value, AST):
                     stack.append((value, unit, owner, plain))
-
-    @staticmethod
-    def _push(stack: list[tuple[ast.AST, int, str | None, bool]], value: object, unit: int,
-              owner: str | None, plain: bool) -> None:
-        if type(value) is list:
-            for item in value:
-                if isinstance(item, ast.AST):
-                    stack.append((item, unit, owner, plain))
-        elif isinstance(value, ast.AST):
-            stack.append((value, unit, owner, plain))
 
     def _alias(self, local: str, qualified: str) -> None:
         self.aliases.setdefault(local, set()).add(qualified)
@@ -241,21 +222,6 @@ class Sketch:
             if candidate in KNOWN_NAMES:
                 bases.add(candidate)
         return {canonical(f"{base}.{rest}" if rest else base) for base in bases}
-
-    @cached_property
-    def references(self) -> frozenset[str]:
-        """Qualified names of every dotted expression in the file (and every prefix of one)."""
-        found: set[str] = set()
-        for names in self._block_dotted:
-            for name in names:
-                found |= self.resolve(name)
-        for name, _, _ in self._calls:
-            found |= self.resolve(name)
-        return frozenset(found)
-
-    def mentions(self, names: Iterable[str]) -> bool:
-        refs = self.references
-        return any(name in refs for name in names)
 
     @cached_property
     def _resolved_calls(self) -> list[tuple[frozenset[str], ast.Call, int]]:
@@ -288,21 +254,39 @@ class Sketch:
 
     # -- layer flows (analysis/layers.py) -----------------------------------------------------
     @cached_property
-    def _block_references(self) -> list[frozenset[str]]:
-        """Per block, the qualified names a layer flow there may use: its own, and the
-        module-level names it may read."""
+    def _block_own_references(self) -> list[frozenset[str]]:
+        """Per block, the qualified names it mentions itself."""
         cache: dict[str, set[str]] = {}
-
-        def resolved(names: set[str]) -> set[str]:
-            found: set[str] = set()
+        found: list[frozenset[str]] = []
+        for names in self._block_dotted:
+            resolved: set[str] = set()
             for name in names:
                 if name not in cache:
                     cache[name] = self.resolve(name)
-                found |= cache[name]
-            return found
+                resolved |= cache[name]
+            found.append(frozenset(resolved))
+        return found
 
-        module = resolved(self._block_dotted[0])
-        return [frozenset(module | resolved(names)) for names in self._block_dotted]
+    @cached_property
+    def _block_references(self) -> list[frozenset[str]]:
+        """Per block, the qualified names a layer flow there may use: its own, and the
+        module-level names it may read."""
+        module = self._block_own_references[0]
+        return [module | own for own in self._block_own_references]
+
+    @cached_property
+    def _block_links(self) -> tuple[dict[str, set[int]], list[set[int]]]:
+        """The blocks defining each class name, and per block the blocks of its classes'
+        in-file bases."""
+        defined: dict[str, set[int]] = {}
+        bases_of: list[set[int]] = [set() for _ in self._block_dotted]
+        for name, _, block in self._class_bases:
+            defined.setdefault(name, set()).add(block)
+        for _, bases, block in self._class_bases:
+            for base in bases:
+                if base is not None:
+                    bases_of[block] |= defined.get(base, set())
+        return defined, bases_of
 
     def flow_may_hold(self, names: frozenset[str]) -> bool:
         """Whether a layer flow may hold a layer named in ``names`` (see flow_may_connect)."""
@@ -317,14 +301,7 @@ class Sketch:
         file's module classes it builds return (which walk_back follows)."""
         refs = self._block_references
         count = len(refs)
-        defined: dict[str, set[int]] = {}
-        bases_of: list[set[int]] = [set() for _ in range(count)]
-        for name, _, block in self._class_bases:
-            defined.setdefault(name, set()).add(block)
-        for _, bases, block in self._class_bases:
-            for base in bases:
-                if base is not None:
-                    bases_of[block] |= defined.get(base, set())
+        defined, bases_of = self._block_links
 
         def closure(names: frozenset[str], via: list[set[int]]) -> list[bool]:
             has = [bool(r & names) for r in refs]
@@ -355,8 +332,7 @@ class Sketch:
         base class), or a class with its own ``forward()``."""
         with_forward = {unit.owner for unit in self.units
                         if unit.name == "forward" and unit.owner is not None}
-        flows = [any("torch.nn.Sequential" in self.resolve(name) for name in names)
-                 for names in self._block_dotted]
+        flows = ["torch.nn.Sequential" in own for own in self._block_own_references]
         for name, _, block in self._class_bases:
             if name in with_forward:
                 flows[block] = True
@@ -509,14 +485,7 @@ class Sketch:
         return frozenset(found)
 
     def _module_base(self, base: str) -> bool:
-        for qualified in self.resolve(base):
-            if qualified in MODULE_BASES:
-                return True
-            package = qualified.split(".", 1)[0]
-            trusted = qualified.startswith(".") or package in MODEL_PACKAGES
-            if trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES:
-                return True
-        return False
+        return any(is_module_base(qualified) for qualified in self.resolve(base))
 
     def units_calling_class(self) -> set[int]:
         """Units that call a module class of the file by its bare name (``Net(cfg)``)."""
@@ -612,13 +581,7 @@ class Sketch:
         if len(self.aliases.get(head, ())) != 1:
             return False  # not imported (a star import at most), or imported twice
         resolved = self.resolve(base)
-        if len(resolved) != 1:
-            return False
-        (qualified,) = resolved
-        package = qualified.split(".", 1)[0]
-        trusted = qualified.startswith(".") or package in MODEL_PACKAGES
-        return qualified in MODULE_BASES or (
-            trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES)
+        return len(resolved) == 1 and is_module_base(next(iter(resolved)))
 
 
 def _maybe_mode_dependent_layer(qualified: str, call: ast.Call) -> bool:
