@@ -52,7 +52,8 @@ class MissingEval(Rule):
     freezes weights but does not switch modes either.
 
     Not reported: `from_pretrained(...)` models (Hugging Face returns them in eval mode), models
-    received as parameters unless a caller in the file passes one in training mode,
+    received as parameters unless a caller in the file passes one in training mode (a
+    mode-independent module such as a bare `nn.Linear` does not count),
     `torch.jit.load`/`torch.export` results, Lightning's `validation_step`/`test_step`/
     `predict_step` (the Trainer switches modes), `no_grad` blocks without a model forward (EMA
     updates, metrics), models whose class has no mode-dependent layer, and forwards under
