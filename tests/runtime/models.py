@@ -83,12 +83,17 @@ def net(attn: str = "good", noise_in: int | None = None, dim: int = 16) -> Net:
     return Net(blocks, dim)
 
 
-class NoRescaleDropout(nn.Module):
-    """Non-inverted dropout: drops with probability p but never rescales (DC103)."""
+class HandWrittenDropout(nn.Module):
+    """A dropout module written by hand, with its rate ``p`` (the variants below differ only in
+    ``forward``)."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
+
+
+class NoRescaleDropout(HandWrittenDropout):
+    """Non-inverted dropout: drops with probability p but never rescales (DC103)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -96,12 +101,8 @@ class NoRescaleDropout(nn.Module):
         return x * (torch.rand_like(x) >= self.p)
 
 
-class KeepProbDropout(nn.Module):
+class KeepProbDropout(HandWrittenDropout):
     """p used as the keep probability: keeps with probability p, scales by 1/p (DC104, DC103)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -109,12 +110,8 @@ class KeepProbDropout(nn.Module):
         return x * (torch.rand_like(x) < self.p) / self.p
 
 
-class EvalScaledDropout(nn.Module):
+class EvalScaledDropout(HandWrittenDropout):
     """Classic non-inverted dropout: masks in training, multiplies by 1 - p in eval."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -122,12 +119,8 @@ class EvalScaledDropout(nn.Module):
         return x * (torch.rand_like(x) >= self.p)
 
 
-class InvertedDropout(nn.Module):
+class InvertedDropout(HandWrittenDropout):
     """A correct hand-written dropout."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -135,12 +128,8 @@ class InvertedDropout(nn.Module):
         return x * (torch.rand_like(x) >= self.p) / (1 - self.p)
 
 
-class SpatialDropout(nn.Module):
+class SpatialDropout(HandWrittenDropout):
     """A correct custom channel dropout for (N, T, D): drops features for all time steps."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
