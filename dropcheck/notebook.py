@@ -6,12 +6,19 @@ its own lines) and linted once. IPython syntax that is not Python (``%magic``, `
 ``pass``/``None`` or blanked — so every other line keeps its number and columns. Findings are
 mapped back to ``cell`` (the cell's 1-based position in the notebook, counting markdown cells as
 Jupyter front ends do) and a line relative to that cell.
+
+Like IPython, a cell whose first line is indented loses that indentation on every line before it
+runs (findings map back to the cell's own columns). Each cell must compile on its own, as it
+does when IPython runs it: a cell that does not (an exercise's `x = # TODO`) is reported as one
+DC000 at that cell and blanked, and the rest of the notebook is still linted.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -45,6 +52,10 @@ class Program:
     source: str
     #: ``lines[i]`` is (cell number, 1-based line in that cell) of program line ``i + 1``.
     lines: tuple[tuple[int, int], ...]
+    #: Columns removed from the start of each program line (a dedented cell's indentation).
+    offsets: tuple[int, ...] = ()
+    #: Cells that do not compile on their own (blanked in ``source``): their DC000 findings.
+    broken: tuple[tuple[Cell, SyntaxError], ...] = ()
 
 
 def code_cells(data: bytes) -> list[Cell] | None:
@@ -173,14 +184,46 @@ def _is_help(stripped: str) -> bool:
     return stripped.split("#", 1)[0].rstrip().endswith("?")
 
 
+def dedent(lines: list[str]) -> tuple[list[str], int]:
+    """IPython's ``leading_indent``: the first non-blank line's indentation, removed from every
+    line that starts with it; and how many columns that was."""
+    first = next((line for line in lines if line.strip()), "")
+    indent = first[: len(first) - len(first.lstrip(" \t"))]
+    if not indent:
+        return lines, 0
+    return [line[len(indent):] if line.startswith(indent) else line for line in lines], len(indent)
+
+
+def _cell_error(lines: list[str]) -> SyntaxError | None:
+    """The error CPython raises for a cell compiled on its own (None: it compiles)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse("\n".join(lines) + "\n")
+    except SyntaxError as error:
+        return error
+    except (ValueError, RecursionError, MemoryError):
+        return None  # the engine reports what its own parse makes of it
+    return None
+
+
 def to_program(cells: Sequence[Cell]) -> Program:
     text: list[str] = []
     lines: list[tuple[int, int]] = []
+    offsets: list[int] = []
+    broken: list[tuple[Cell, SyntaxError]] = []
     for cell in cells:
-        for number, line in enumerate(neutralise(cell.source), start=1):
+        cell_lines, offset = dedent(neutralise(cell.source))
+        error = _cell_error(cell_lines)
+        if error is not None:
+            broken.append((cell, error))
+            cell_lines = [""] * len(cell_lines)
+        for number, line in enumerate(cell_lines, start=1):
             text.append(line)
             lines.append((cell.number, number))
-    return Program("\n".join(text) + ("\n" if text else ""), tuple(lines))
+            offsets.append(0 if error is not None else offset)
+    return Program("\n".join(text) + ("\n" if text else ""), tuple(lines), tuple(offsets),
+                   tuple(broken))
 
 
 def map_finding(finding: Finding, program: Program) -> Finding:
@@ -191,13 +234,16 @@ def map_finding(finding: Finding, program: Program) -> Finding:
     cell, line = program.lines[index]
     end_index = min(max(finding.end_line, 1), len(program.lines)) - 1
     end_cell, end_line = program.lines[end_index]
+    offset = program.offsets[index] if program.offsets else 0
+    column = finding.column + offset
     if end_cell != cell:  # never spans cells in practice; keep the range inside the cell
-        end_line, end_column = line, finding.column
+        end_line, end_column = line, column
     else:
-        end_column = finding.end_column
+        end_offset = program.offsets[end_index] if program.offsets else 0
+        end_column = finding.end_column + end_offset
     # A fix's edits are in program coordinates, and notebooks are not fixed: drop it.
-    return replace(finding, cell=cell, line=line, end_line=end_line, end_column=end_column,
-                   fix=None)
+    return replace(finding, cell=cell, line=line, column=column, end_line=end_line,
+                   end_column=end_column, fix=None)
 
 
 def lint_notebook(path: str, data: bytes, options: LintOptions) -> list[Finding]:
@@ -211,8 +257,15 @@ def lint_notebook(path: str, data: bytes, options: LintOptions) -> list[Finding]
     if not cells:
         return []
     program = to_program(cells)
-    findings = lint_source(path, program.source.encode("utf-8"), options)
-    return sorted((map_finding(f, program) for f in findings), key=lambda f: f.sort_key)
+    findings = [map_finding(f, program)
+                for f in lint_source(path, program.source.encode("utf-8"), options)]
+    for cell, problem in program.broken:
+        line = min(max(problem.lineno or 1, 1), max(len(cell_source_lines(cell.source)), 1))
+        finding = not_analysed(path, f"syntax error: {problem.msg}", line,
+                               max(problem.offset or 1, 1))
+        findings.append(replace(finding, cell=cell.number, message=finding.message.replace(
+            "file not analysed", f"cell {cell.number} not analysed (the other cells are)")))
+    return sorted(findings, key=lambda f: f.sort_key)
 
 
 def cell_lines(path: str, cell: int) -> list[str] | None:

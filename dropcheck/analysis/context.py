@@ -17,6 +17,7 @@ from dropcheck.analysis.modes import ModelModes
 from dropcheck.analysis.rates import DropoutRate, dropout_rate
 from dropcheck.analysis.scopes import Scope, ScopeBindings
 from dropcheck.analysis.statements import small_statements, walk_statements
+from dropcheck.analysis.test_code import is_test_file
 from dropcheck.analysis.torch_api import RATE_PARAMETER, SIGNATURES
 from dropcheck.analysis.training import (
     TRAINING_ONLY_METHODS,
@@ -126,7 +127,8 @@ class FileContext:
         assigned = frozenset(
             name for name, stmts in self.module_bindings.bindings.items()
             if all(isinstance(s, (cst.Assign, cst.AnnAssign)) for s in stmts))
-        return ModelModes(self.module, self.imports, self.classes, assigned)
+        return ModelModes(self.module, self.imports, self.classes, assigned, self.constants,
+                          test_file=is_test_file(self.path))
 
     def in_module_method(self) -> bool:
         """Whether the visited node is inside a method of an ``nn.Module`` subclass."""

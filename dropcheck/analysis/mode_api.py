@@ -93,3 +93,15 @@ LIGHTNING_EVAL_HOOKS: frozenset[str] = frozenset({
 
 #: Names of objects whose ``.step()`` is a training step (optimizers, grad scalers).
 OPTIMIZER_NAME_HINTS: tuple[str, ...] = ("optim", "opt", "scaler")
+
+
+#: Method names of a model that compute a training loss (``model.loss(...)``,
+#: ``model.get_loss(...)``, ``model.compute_loss(...)``, ``model.forward_train(...)``).
+LOSS_METHOD_PREFIXES: tuple[str, ...] = ("loss", "get_loss", "compute_loss", "calc_loss",
+                                         "calculate_loss", "forward_train", "training_step",
+                                         "train_step", "forward_loss")
+
+
+def is_loss_method(method: str) -> bool:
+    return method.startswith(LOSS_METHOD_PREFIXES) or method.endswith("_loss")
+

@@ -1,26 +1,72 @@
-"""Whether a module's output can depend on train/eval mode.
+"""Whether a module's output can depend on train/eval mode, and how.
 
-A module class of the file is mode dependent when it builds a dropout, running-statistics norm or
-recurrent/attention layer (torch_api.MODE_DEPENDENT_MODULES), uses functional dropout or batch
-norm, reads ``self.training``, or builds a submodule we cannot see (an unknown class, a factory
-function, a base class from another package): unknown submodules count as possibly mode
-dependent, so that only a *visible* model without such layers is known to be mode independent.
+A model is mode dependent when something in it behaves differently in training mode:
+
+- **stochastic**: it may drop units (a dropout layer or functional dropout with a rate that is
+  not a constant 0, an RNN/attention layer with ``dropout > 0``, a ``self.training`` branch);
+- **statistics**: it may normalise with batch statistics (BatchNorm, InstanceNorm with
+  ``track_running_stats=True``, functional batch norm).
+
+A module class of the file is analysed with the constant arguments its constructor call passes
+(``Block(dim, 0.0)`` builds ``nn.Dropout(dropout)`` with a rate of 0: nothing), and a same-file
+factory function (``def conv_bn(...): return nn.Sequential(...)``) is analysed like a class body.
+A submodule we cannot see (an unknown class, a factory from another file, a base class from
+another package) counts as both, so that only a *visible* model without such layers is known to
+be mode independent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
 import libcst as cst
 
+from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
+from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.scopes import Scope, parameter_names
 from dropcheck.analysis.torch_api import (
+    DROPOUT_MODULES,
     FUNCTIONAL_DROPOUT_TRAINING_DEFAULT,
+    INSTANCE_NORMS,
+    LAYER_SIGNATURES,
     MODE_DEPENDENT_MODULES,
     MODULE_BASE_NAMES,
     MODULE_BASES,
+    RATE_DEFAULT,
+    RATE_PARAMETER,
     RUNNING_STATS_NORM_FUNCTIONS,
+    RUNNING_STATS_NORMS,
+    SIGNATURES,
 )
 from dropcheck.analysis.walk import visit_readonly
+
+
+@dataclass(frozen=True)
+class Dependence:
+    """How a module's output may depend on the mode (both False: it does not)."""
+
+    stochastic: bool = False
+    statistics: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.stochastic or self.statistics
+
+    def __or__(self, other: Dependence) -> Dependence:
+        return Dependence(self.stochastic or other.stochastic,
+                          self.statistics or other.statistics)
+
+
+NONE = Dependence()
+STOCHASTIC = Dependence(stochastic=True)
+STATISTICS = Dependence(statistics=True)
+UNKNOWN_DEPENDENCE = Dependence(True, True)
+
+#: Constant values of a callee's parameters at one call (None: not a constant).
+Env = Mapping[str, Number | None]
 
 #: torch.nn names that are not layers (calling them builds no submodule).
 _NOT_LAYERS = frozenset({"Parameter", "ParameterList", "ParameterDict", "Module"})
@@ -31,61 +77,125 @@ _HARMLESS_CALLEES = frozenset({
     "zip", "enumerate", "sorted", "reversed", "sum", "any", "all", "map",
 })
 _HARMLESS_PREFIXES = ("math.", "numpy.", "warnings.", "logging.")
-_MODE_FUNCTIONS = frozenset(FUNCTIONAL_DROPOUT_TRAINING_DEFAULT) | RUNNING_STATS_NORM_FUNCTIONS | {
+_NN = "torch.nn."
+#: Layers whose only mode dependence is their ``dropout`` argument.
+_DROPOUT_ARGUMENT_LAYERS = frozenset(_NN + n for n in (
+    "RNN", "LSTM", "GRU", "MultiheadAttention", "Transformer", "TransformerEncoderLayer",
+    "TransformerDecoderLayer"))
+_RECURRENT = frozenset(_NN + n for n in ("RNN", "LSTM", "GRU"))
+_FUNCTIONAL_STATISTICS = RUNNING_STATS_NORM_FUNCTIONS | {"torch.nn.functional.instance_norm"}
+_FUNCTIONAL_STOCHASTIC = frozenset(FUNCTIONAL_DROPOUT_TRAINING_DEFAULT) | {
     "torch.dropout", "torch.alpha_dropout", "torch.feature_dropout",
     "torch.feature_alpha_dropout", "torch.nn.functional.scaled_dot_product_attention",
-    "torch.nn.functional.instance_norm",
 }
 
 
 def layer_is_mode_dependent(qualified: str) -> bool:
-    """For a ``torch.nn.X`` constructor: whether X's output depends on the mode."""
+    """For a ``torch.nn.X`` constructor: whether X's output may depend on the mode (with some
+    arguments); :meth:`ModeDependence.of_call` decides for one call."""
     return qualified in MODE_DEPENDENT_MODULES
 
 
 def is_torch_layer(qualified: str | None) -> bool:
-    if qualified is None or not qualified.startswith("torch.nn."):
+    if qualified is None or not qualified.startswith(_NN):
         return False
     last = qualified.rsplit(".", 1)[-1]
-    rest = qualified[len("torch.nn."):]
+    rest = qualified[len(_NN):]
     if "." in rest and not rest.startswith("modules."):
         return False  # torch.nn.parallel.X, torch.nn.utils.X ...
     return last[:1].isupper() and last not in _NOT_LAYERS
 
 
 class ModeDependence:
-    """Memoised "possibly mode dependent?" for the file's module classes."""
+    """Memoised mode dependence of the file's module classes, factories and layer calls."""
 
-    def __init__(self, classes: ClassIndex, imports: ImportTable) -> None:
+    def __init__(self, classes: ClassIndex, imports: ImportTable,
+                 constants: ConstantEvaluator, module: cst.Module) -> None:
         self.classes = classes
         self.imports = imports
-        self._memo: dict[int, bool] = {}
+        self.constants = constants
+        self.module = module
+        self.functions: dict[str, cst.FunctionDef] = {
+            stmt.name.value: stmt for stmt in module.body if isinstance(stmt, cst.FunctionDef)}
+        self._memo: dict[tuple[int, tuple[tuple[str, Number | None], ...]], Dependence] = {}
 
-    def of_class(self, info: ClassInfo) -> bool:
-        key = id(info.node)
-        if key in self._memo:
-            return self._memo[key]
-        self._memo[key] = True  # recursion guard: a cycle counts as unknown
-        result = self._compute(info)
+    # -- entry points ----------------------------------------------------------------------
+    def of_class(self, info: ClassInfo, env: Env | None = None) -> Dependence:
+        return self._memoised(info.node, env, lambda: self._class(info, env))
+
+    def of_call(self, call: cst.Call, scopes: tuple[Scope, ...] | None = None) -> Dependence:
+        """The mode dependence of the module ``call`` builds (a torch layer, a module class or
+        a factory function of the file); ``scopes`` are where the call's arguments are read."""
+        scopes = scopes or (self.module,)
+        qualified = self.imports.resolve(call.func)
+        if qualified is not None:
+            if is_torch_layer(qualified):
+                return self._torch_layer(qualified, call, scopes, {})
+            return UNKNOWN_DEPENDENCE
+        name = dotted_name(call.func)
+        local = self.classes.by_name.get(name) if name else None
+        if local is not None and local.is_module:
+            init = local.methods.get("__init__")
+            return self.of_class(local, self.env(init, call, scopes) if init else None)
+        function = self.functions.get(name) if name else None
+        if function is not None:
+            return self.of_factory(function, self.env(function, call, scopes))
+        return UNKNOWN_DEPENDENCE
+
+    def of_factory(self, function: cst.FunctionDef, env: Env | None = None) -> Dependence:
+        """What a same-file function that builds layers (``conv_bn(...)``) may return."""
+        def compute() -> Dependence:
+            finder = _Finder(self, env, (self.module, function))
+            visit_readonly(function.body, finder)
+            return finder.found
+        return self._memoised(function, env, compute)
+
+    # -- internals -------------------------------------------------------------------------
+    def _memoised(self, node: cst.CSTNode, env: Env | None,
+                  compute: Callable[[], Dependence]) -> Dependence:
+        key = (id(node), tuple(sorted(env.items())) if env else ())
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        self._memo[key] = UNKNOWN_DEPENDENCE  # recursion guard: a cycle counts as unknown
+        result = compute()
         self._memo[key] = result
         return result
 
-    def of_call(self, call: cst.Call) -> bool:
-        """Whether the module a constructor call builds is possibly mode dependent."""
-        qualified = self.imports.resolve(call.func)
-        if qualified is not None and is_torch_layer(qualified):
-            if layer_is_mode_dependent(qualified):
-                return True
-            # containers: mode dependent iff some element is
-            return any(self._expr_dependent(arg.value) for arg in call.args)
-        name = dotted_name(call.func)
-        if name is not None and qualified is None:
-            local = self.classes.by_name.get(name)
-            if local is not None and local.is_module:
-                return self.of_class(local)
-        return True
+    def env(self, function: cst.FunctionDef, call: cst.Call, scopes: tuple[Scope, ...],
+            caller: Env | None = None) -> Env:
+        """Constant arguments of ``call`` (or the parameters' constant defaults), by name;
+        ``caller`` holds the constants of the calling function's own parameters."""
+        names = parameter_names(function)
+        if names and names[0] in ("self", "cls"):
+            names = names[1:]
+        env: dict[str, Number | None] = {}
+        params = {p.name.value: p for p in (*function.params.params,
+                                            *function.params.kwonly_params,
+                                            *function.params.posonly_params)}
+        position = 0
+        starred = False
+        for arg in call.args:
+            if arg.star:
+                starred = True
+                continue
+            if arg.keyword is not None:
+                env[arg.keyword.value] = self.rate(arg.value, caller, scopes)
+            elif position < len(names) and not starred:
+                env[names[position]] = self.rate(arg.value, caller, scopes)
+                position += 1
+        for name in names:
+            if name in env:
+                continue
+            param = params.get(name)
+            if starred or param is None or param.default is None:
+                env[name] = None
+            else:
+                env[name] = self.constants.evaluate(param.default, (self.module,))
+        return env
 
-    def _compute(self, info: ClassInfo) -> bool:
+    def _class(self, info: ClassInfo, env: Env | None) -> Dependence:
+        found = NONE
         for base in info.bases:
             if isinstance(base, cst.Subscript):
                 base = base.value
@@ -95,88 +205,175 @@ class ModeDependence:
                 if (qualified in MODULE_BASES or last in MODULE_BASE_NAMES) and last in (
                         "Module", "LightningModule"):
                     continue
-                return True  # PreTrainedModel, torchvision ResNet, ...: unseen layers
+                return UNKNOWN_DEPENDENCE  # PreTrainedModel, torchvision ResNet, ...
             name = dotted_name(base)
             local = self.classes.by_name.get(name) if name else None
             if local is None:
                 if name in ("object", "Generic", "ABC"):
                     continue
-                return True
-            if local.is_module and self.of_class(local):
-                return True
-        finder = _Finder(self)
+                return UNKNOWN_DEPENDENCE
+            if local.is_module:
+                # a base's __init__ receives what super().__init__(...) passes: unknown here
+                found |= self.of_class(local)
+        finder = _Finder(self, env, (self.module, info.node))
         visit_readonly(info.node.body, finder)
-        return finder.dependent
+        return found | finder.found
 
-    def _expr_dependent(self, expr: cst.BaseExpression) -> bool:
-        finder = _Finder(self)
-        visit_readonly(expr, finder)
-        return finder.dependent
+    def rate(self, expr: cst.BaseExpression, env: Env | None,
+             scopes: tuple[Scope, ...]) -> Number | None:
+        """The constant value of ``expr``; a parameter of the analysed function takes the
+        constant its call passes."""
+        if (env is not None and isinstance(expr, cst.Name) and expr.value in env
+                and len(scopes) > 1 and isinstance(scopes[-1], cst.FunctionDef)):
+            bindings = self.constants.bindings(scopes[-1]).bindings.get(expr.value, ())
+            if len(bindings) == 1 and isinstance(bindings[0], cst.Param):
+                return env[expr.value]
+        return self.constants.evaluate(expr, scopes)
+
+    def _torch_layer(self, qualified: str, call: cst.Call, scopes: tuple[Scope, ...],
+                     env: Env | None) -> Dependence:
+        if qualified in DROPOUT_MODULES or qualified in _DROPOUT_ARGUMENT_LAYERS:
+            return STOCHASTIC if self._may_drop(qualified, call, scopes, env) else NONE
+        if qualified in RUNNING_STATS_NORMS or qualified in INSTANCE_NORMS:
+            params = LAYER_SIGNATURES.get(qualified) or (
+                "num_features", "eps", "momentum", "affine", "track_running_stats")
+            value = bind(qualified, call, params).value("track_running_stats")
+            tracked: Number | None = qualified in RUNNING_STATS_NORMS  # the default
+            if value is UNKNOWN:
+                tracked = None
+            elif isinstance(value, cst.BaseExpression):
+                tracked = self.rate(value, env, scopes)
+            return NONE if tracked is not None and not tracked else STATISTICS
+        if layer_is_mode_dependent(qualified):
+            return UNKNOWN_DEPENDENCE  # TransformerEncoder(layer, n): the layer decides
+        # containers: mode dependent iff some element is
+        finder = _Finder(self, env, scopes)
+        for arg in call.args:
+            visit_readonly(arg.value, finder)
+        return finder.found
+
+    def _may_drop(self, qualified: str, call: cst.Call, scopes: tuple[Scope, ...],
+                  env: Env | None) -> bool:
+        params = SIGNATURES.get(qualified)
+        if params is None:
+            return True
+        bound = bind(qualified, call, params)
+        value = bound.value(RATE_PARAMETER.get(qualified, "p"))
+        if value is UNKNOWN:
+            return True
+        rate: Number | None
+        if value is None:
+            rate = RATE_DEFAULT.get(qualified, 0.5)
+        else:
+            assert isinstance(value, cst.BaseExpression)
+            rate = self.rate(value, env, scopes)
+        if rate is not None and rate == 0:
+            return False
+        if qualified in _RECURRENT:
+            # dropout acts between stacked layers only: one layer never drops
+            layers = bound.value("num_layers")
+            if layers is None:
+                return False
+            if isinstance(layers, cst.BaseExpression) and self.rate(layers, env, scopes) == 1:
+                return False
+        return True
 
 
 class _Finder(cst.CSTVisitor):
-    def __init__(self, owner: ModeDependence) -> None:
+    """Everything a class body or factory builds or calls, joined."""
+
+    def __init__(self, owner: ModeDependence, env: Env | None,
+                 scopes: tuple[Scope, ...]) -> None:
         self.owner = owner
-        self.dependent = False
+        self.env = env
+        self.scopes = list(scopes)
+        self.found = NONE
+
+    @property
+    def done(self) -> bool:
+        return self.found == UNKNOWN_DEPENDENCE
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.scopes.append(node)
+        return not self.done
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.scopes.pop()
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if node.attr.value == "training":
-            self.dependent = True
-        return not self.dependent
+            self.found = UNKNOWN_DEPENDENCE
+        return not self.done
 
     def visit_Assign(self, node: cst.Assign) -> bool:
         # `self.encoder = build_encoder(cfg)`: a submodule from a factory we cannot see
-        if self.dependent:
-            return False
         value = node.value
-        if isinstance(value, cst.Call) and any(
-            isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self"
-            for t in node.targets
-        ):
-            qualified = self.owner.imports.resolve(value.func)
-            name = dotted_name(value.func)
-            if qualified is not None:
-                harmless = qualified.startswith("torch.") or qualified.startswith(
-                    _HARMLESS_PREFIXES)
-            else:
-                harmless = name is None or name in _HARMLESS_CALLEES or "." in name or (
-                    name in self.owner.classes.by_name)
-            if not harmless:
-                self.dependent = True
-        return not self.dependent
+        if self.done or not isinstance(value, cst.Call) or not any(
+                isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self"
+                for t in node.targets):
+            return not self.done
+        qualified = self.owner.imports.resolve(value.func)
+        name = dotted_name(value.func)
+        if qualified is not None:
+            harmless = qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES)
+        else:
+            harmless = name is None or name in _HARMLESS_CALLEES or "." in name or (
+                name in self.owner.classes.by_name) or name in self.owner.functions
+        if not harmless:
+            self.found = UNKNOWN_DEPENDENCE
+        return not self.done
 
     def visit_Call(self, node: cst.Call) -> bool:
-        if self.dependent:
+        if self.done:
             return False
-        imports = self.owner.imports
-        qualified = imports.resolve(node.func)
+        owner = self.owner
+        scopes = tuple(self.scopes)
+        qualified = owner.imports.resolve(node.func)
         if qualified is not None:
             if is_torch_layer(qualified):
-                if layer_is_mode_dependent(qualified):
-                    self.dependent = True
-                return not self.dependent
-            if qualified in _MODE_FUNCTIONS:
-                self.dependent = True
+                # (a container's elements are visited by _torch_layer)
+                self.found |= owner._torch_layer(qualified, node, scopes, self.env)
                 return False
+            if qualified in _FUNCTIONAL_STATISTICS:
+                self.found |= STATISTICS
+                return True
+            if qualified in _FUNCTIONAL_STOCHASTIC:
+                self.found |= STOCHASTIC if self._functional_may_drop(qualified, node) else NONE
+                return True
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True
             if qualified.rsplit(".", 1)[-1][:1].isupper():
-                self.dependent = True  # a class from elsewhere: unseen layers
+                self.found = UNKNOWN_DEPENDENCE  # a class from elsewhere: unseen layers
                 return False
             return True
         name = dotted_name(node.func)
         if name is None:
             return True
-        local = self.owner.classes.by_name.get(name)
+        local = owner.classes.by_name.get(name)
         if local is not None:
-            if local.is_module and self.owner.of_class(local):
-                self.dependent = True
-            return not self.dependent
+            if local.is_module:
+                init = local.methods.get("__init__")
+                env = owner.env(init, node, scopes, self.env) if init is not None else None
+                self.found |= owner.of_class(local, env)
+            return True
+        function = owner.functions.get(name)
+        if function is not None:
+            self.found |= owner.of_factory(function, owner.env(function, node, scopes, self.env))
+            return True
         if name in _HARMLESS_CALLEES or name.startswith("self.") or "." in name:
             # methods of self or of values (x.view(...)), builtins
             return True
         if name[:1].isupper():
-            self.dependent = True  # an unknown class
+            self.found = UNKNOWN_DEPENDENCE  # an unknown class
             return False
         return True
 
+    def _functional_may_drop(self, qualified: str, call: cst.Call) -> bool:
+        params = SIGNATURES.get(qualified)
+        if params is None:
+            return True
+        value = bind(qualified, call, params).value(RATE_PARAMETER.get(qualified, "p"))
+        if isinstance(value, cst.BaseExpression):
+            rate = self.owner.rate(value, self.env, tuple(self.scopes))
+            return rate is None or rate != 0
+        return True

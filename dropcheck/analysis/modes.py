@@ -30,10 +30,17 @@ import libcst as cst
 
 from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
+from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable, dotted_name
-from dropcheck.analysis.mode_dependence import ModeDependence, is_torch_layer
+from dropcheck.analysis.mode_dependence import (
+    UNKNOWN_DEPENDENCE,
+    Dependence,
+    ModeDependence,
+    is_torch_layer,
+)
 from dropcheck.analysis.scopes import parameter_names, target_names
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
+from dropcheck.analysis.test_code import is_test_function
 from dropcheck.analysis.walk import child_nodes, visit_readonly
 
 _MAX_UNROLL_DEPTH = 3
@@ -90,9 +97,14 @@ class ModelObject:
     #: The key it stands for in a helper (parameter name), or "" for an allocation site (whose
     #: code, ``Net(cfg)``, is what messages show).
     description: str
-    mode_dependent: bool = True
+    #: What in it depends on the mode (dropout, batch statistics); unknown counts as both.
+    dependence: Dependence = UNKNOWN_DEPENDENCE
     #: Index of the parameter (or global/self key) this object stands for in a helper.
     parameter: str | None = None
+
+    @property
+    def mode_dependent(self) -> bool:
+        return self.dependence.any
 
 
 @dataclass(eq=False)
@@ -172,6 +184,9 @@ class FlowResult:
     loop_of: dict[int, tuple[cst.CSTNode, ...]] = field(default_factory=dict)
     #: The state at the end of the unit (all exits joined).
     end_state: State | None = None
+    #: Test code (a test file, a test function or a method of a test class): models run in
+    #: the mode the test wants, neither inference nor training (analysis/test_code.py).
+    test_code: bool = False
 
     def train_call_records(self) -> Iterator[TrainCall]:
         return iter(self.train_calls.values())
@@ -296,16 +311,21 @@ class ModelModes:
     """Model/mode facts for one file; built lazily by ``FileContext.modes``."""
 
     def __init__(self, module: cst.Module, imports: ImportTable, classes: ClassIndex,
-                 module_names: frozenset[str] = frozenset()) -> None:
+                 module_names: frozenset[str] = frozenset(),
+                 constants: ConstantEvaluator | None = None, test_file: bool = False) -> None:
         #: Names the module assigns (candidates for global models read by functions).
         self.module_names = module_names
         self.module = module
         self.imports = imports
         self.classes = classes
-        self.dependence = ModeDependence(classes, imports)
+        self.dependence = ModeDependence(classes, imports,
+                                         constants or ConstantEvaluator(module), module)
         self.functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[int, dict[str, cst.FunctionDef]] = {}
         self.class_of: dict[int, cst.ClassDef] = {}
+        self.test_file = test_file
+        #: The function a nested function is defined in.
+        self.enclosing: dict[int, cst.FunctionDef] = {}
         self.units: list[cst.Module | cst.FunctionDef] = [module]
         self._summaries: dict[int, Summary] = {}
         self._summary_runs: dict[int, FlowResult] = {}
@@ -316,22 +336,24 @@ class ModelModes:
         self._switches_modes: bool | None = None
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
-                       nested: bool = False) -> None:
+                       enclosing: cst.FunctionDef | None = None) -> None:
         for stmt in body:
             if isinstance(stmt, cst.FunctionDef):
                 self.units.append(stmt)
+                if enclosing is not None:
+                    self.enclosing[id(stmt)] = enclosing
                 if owner is not None:
                     self.methods.setdefault(id(owner), {}).setdefault(stmt.name.value, stmt)
                     self.class_of[id(stmt)] = owner
-                elif not nested:
+                elif enclosing is None:
                     self.functions.setdefault(stmt.name.value, stmt)
-                self._collect_units(block_statements(stmt.body), None, nested=True)
+                self._collect_units(block_statements(stmt.body), None, stmt)
             elif isinstance(stmt, cst.ClassDef):
-                self._collect_units(block_statements(stmt.body), stmt, nested)
+                self._collect_units(block_statements(stmt.body), stmt, enclosing)
             else:
                 # defs under `if TYPE_CHECKING:` / try-import fallbacks keep their level
                 for block in _blocks(stmt):
-                    self._collect_units(block_statements(block), owner, nested)
+                    self._collect_units(block_statements(block), owner, enclosing)
 
     # -- results ---------------------------------------------------------------------------
     @property
@@ -340,6 +362,11 @@ class ModelModes:
         if self._results is None:
             self._results = self._analyse()
         return self._results
+
+    @property
+    def results_outside_tests(self) -> list[FlowResult]:
+        """The results of units that are not test code: what the mode rules report on."""
+        return [result for result in self.results if not result.test_code]
 
     def _analyse(self) -> list[FlowResult]:
         module_result = Walker(self, self.module).run()
@@ -353,7 +380,19 @@ class ModelModes:
                 results.append(self.summary_run(unit))
             else:
                 results.append(Walker(self, unit, entry_facts=entry).run())
+        for result in results:
+            result.test_code = self.is_test_code(result.unit)
         return results
+
+    def is_test_code(self, unit: cst.Module | cst.FunctionDef) -> bool:
+        if self.test_file:
+            return True
+        function = unit if isinstance(unit, cst.FunctionDef) else None
+        while function is not None:
+            if is_test_function(function, self.class_of.get(id(function))):
+                return True
+            function = self.enclosing.get(id(function))
+        return False
 
     def _reporting_entry(self, function: cst.FunctionDef) -> dict[str, frozenset[Fact]] | None:
         """Entry facts of parameters that some caller in the file passes in train mode."""
@@ -557,7 +596,7 @@ class Walker:
     def _parameter(self, state: State, key: str) -> ModelObject:
         obj = self.params.get(key)
         if obj is None:
-            obj = ModelObject(self.unit, Origin.PARAMETER, key, True, parameter=key)
+            obj = ModelObject(self.unit, Origin.PARAMETER, key, parameter=key)
             self.params[key] = obj
         facts = frozenset({Fact(Mode.ENTRY, None)})
         if self.entry_facts is not None and key in self.entry_facts:
@@ -602,7 +641,7 @@ class Walker:
             self._order_of[key] = self.order
         return self._order_of[key]
 
-    def _object(self, site: cst.CSTNode, origin: Origin, dependent: bool, suffix: str = "",
+    def _object(self, site: cst.CSTNode, origin: Origin, dependent: Dependence, suffix: str = "",
                 ) -> ModelObject:
         key = (id(site), suffix)
         obj = self.objects.get(key)
@@ -994,6 +1033,10 @@ class Walker:
         args = [self.value(arg.value, state) for arg in call.args]
         qualified = self.imports.resolve(func)
 
+        if _is_step_call(call):
+            # loss_scaler(loss, optimizer), fabric.backward-style callables: a training step
+            self._step(call, state, {})
+            return frozenset()
         # forwards: m(x), m.forward(x), m.generate(...)
         if direct:
             self._forward(call, func, direct, state, bare)
@@ -1026,11 +1069,11 @@ class Walker:
             self._touch_unknown(args, call, state)
             return frozenset()
         if method == "from_pretrained":
-            obj = self._object(call, Origin.PRETRAINED, True)
+            obj = self._object(call, Origin.PRETRAINED, UNKNOWN_DEPENDENCE)
             state.modes[obj] = frozenset({self._fact(Mode.EVAL, call)})
             return frozenset({obj})
         if method in ("from_config", "_from_config"):
-            dependent = True
+            dependent = UNKNOWN_DEPENDENCE
             if isinstance(func, cst.Attribute):
                 local = self._local_class(func.value)
                 if local is not None:
@@ -1050,9 +1093,9 @@ class Walker:
                     # a module built around an existing model (an export wrapper, a classifier
                     # around a backbone): the wrapped model's mode is what matters
                     return wrapped
-                return self._built(call, self.owner.dependence.of_class(local), state)
+                return self._built(call, self._dependence(call), state)
         if qualified is not None and _config_constructor(qualified, call):
-            return self._built(call, True, state)
+            return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
         return frozenset()
 
@@ -1095,7 +1138,14 @@ class Walker:
         info = self.owner.classes.by_name.get(name)
         return info if info is not None and info.is_module else None
 
-    def _built(self, call: cst.Call, dependent: bool, state: State) -> frozenset[ModelObject]:
+    def _dependence(self, call: cst.Call) -> Dependence:
+        """The mode dependence of what ``call`` builds, its arguments read in this unit."""
+        scopes = (self.owner.module,) if self.unit is self.owner.module else (
+            self.owner.module, self.unit)
+        return self.owner.dependence.of_call(call, scopes)
+
+    def _built(self, call: cst.Call, dependent: Dependence, state: State,
+               ) -> frozenset[ModelObject]:
         obj = self._object(call, Origin.BUILT, dependent)
         state.modes[obj] = frozenset({self._fact(Mode.TRAIN, call)})
         return frozenset({obj})
@@ -1115,14 +1165,14 @@ class Walker:
         if qualified == "copy.deepcopy" and first:
             new: set[ModelObject] = set()
             for obj in first:
-                copy = self._object(call, Origin.COPY, obj.mode_dependent, suffix=str(id(obj)))
+                copy = self._object(call, Origin.COPY, obj.dependence, suffix=str(id(obj)))
                 state.modes[copy] = state.modes.get(obj, frozenset())
                 if obj in state.loaded:
                     state.loaded |= {copy}
                 new.add(copy)
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
-            obj = self._object(call, Origin.LOADED, True)
+            obj = self._object(call, Origin.LOADED, UNKNOWN_DEPENDENCE)
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
             # same flow gives back the saved model's mode
             saved = self._saved_facts
@@ -1153,12 +1203,12 @@ class Walker:
             if wrapped:
                 # nn.Sequential(backbone, head), nn.ModuleList([a, b]): the models inside
                 return wrapped
-            return self._built(call, self.owner.dependence.of_call(call), state)
+            return self._built(call, self._dependence(call), state)
         if qualified in api.TRAIN_MODE_FACTORIES or qualified.startswith(
                 api.TRAIN_MODE_FACTORIES_PREFIXES):
             last = qualified.rsplit(".", 1)[-1]
             if last[:1].islower() and not last.startswith("get_"):
-                objs = self._built(call, True, state)
+                objs = self._built(call, UNKNOWN_DEPENDENCE, state)
                 if any(a.keyword is not None and a.keyword.value in ("weights", "pretrained")
                        for a in call.args):
                     state.loaded |= objs
@@ -1212,6 +1262,16 @@ class Walker:
         if method in api.SELF_RETURNING_METHODS:
             return receiver
         if method in api.NEUTRAL_METHODS:
+            return frozenset()
+        if api.is_loss_method(method):
+            # `model.loss(...)`, `model.compute_loss(...)`: the model computes what the next
+            # step back-propagates (a forward with grad, not inference), mode unchanged
+            if self._inference(state) is None:
+                for loop in self.ctx.loops:
+                    loop.grad_forwards |= receiver
+                self._grad_forwards_outside.update(receiver)
+                if method in ("train_step", "training_step"):
+                    self._step(call, state, {})  # custom loops often step inside it
             return frozenset()
         # a method of a same-file class: its summary, with the receiver as `self`
         for obj in receiver:
@@ -1301,11 +1361,15 @@ class Walker:
         for frame_ in self.ctx.loops:
             frame_.steps.append(step)
             frame_.trained |= set(all_trained)
-        # an explicit train() followed by a step is ordinary training, not MC dropout
+        # an explicit train() followed by a step is ordinary training, not MC dropout (also
+        # when a method call in between, `model.loss(...)`, left the mode unknown)
         for facts in state.modes.values():
             for fact in facts:
                 if fact.train_call is not None:
                     fact.train_call.trained = True
+        for record in self.result.train_calls.values():
+            if record.objects & all_trained.keys():
+                record.trained = True
 
     def _touch_unknown(self, args: list[frozenset[ModelObject]], call: cst.Call,
                        state: State) -> None:
@@ -1406,7 +1470,7 @@ class Walker:
         for key in summary.returns_keys:
             result |= mapping.get(key, frozenset())
         for index, (callee_obj, facts, loaded) in enumerate(summary.returns_new):
-            obj = self._object(call, callee_obj.origin, callee_obj.mode_dependent,
+            obj = self._object(call, callee_obj.origin, callee_obj.dependence,
                                suffix=f"ret{index}")
             obj.description = callee_obj.description
             new_facts = frozenset(
@@ -1495,6 +1559,19 @@ def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
                         bound = bound.value
                     add(bound)
     return frozenset(names)
+
+
+def _is_step_call(call: cst.Call) -> bool:
+    """A call handed both a loss and an optimizer (``loss_scaler(loss, optimizer, ...)``,
+    ``backward_and_step(loss, opt)``): it back-propagates and steps."""
+    loss = optimizer = False
+    for arg in call.args:
+        name = (dotted_name(arg.value) or "").rsplit(".", 1)[-1].lower()
+        keyword = arg.keyword.value.lower() if arg.keyword is not None else ""
+        loss = loss or "loss" in name or keyword == "loss"
+        optimizer = optimizer or any(
+            name.startswith(hint) or keyword.startswith(hint) for hint in ("optim", "opt"))
+    return loss and optimizer
 
 
 def _is_prepare(call: cst.Call) -> bool:

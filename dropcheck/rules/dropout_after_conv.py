@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import libcst as cst
+
 from dropcheck.analysis import torch_api as api
-from dropcheck.analysis.layers import LayerStep, through_text, walk_back
+from dropcheck.analysis.layers import LayerIndex, LayerStep, through_text, walk_back, walk_forward
 from dropcheck.analysis.sketch import Sketch
+from dropcheck.analysis.walk import visit_readonly
 from dropcheck.fix.builders import channel_dropout
 from dropcheck.rules.base import Rule
 
@@ -22,6 +25,55 @@ def _on_token_sequence(conv: LayerStep) -> bool:
     FastSpeech feed-forward blocks: a sequence layer, where element-wise dropout is standard."""
     origin, _ = walk_back(conv, _CONV_STACK)
     return origin is not None and origin.role == api.ROLE_TRANSPOSE
+
+
+#: What lies between the two pointwise convolutions of a transformer MLP (fc1 -> act -> fc2).
+_MLP_GAP = frozenset({api.ROLE_ACTIVATION, api.ROLE_DROPOUT, api.ROLE_IDENTITY})
+
+
+def _pointwise(step: LayerStep | None) -> bool:
+    return step is not None and step.role == api.ROLE_CONV and step.kernel == 1
+
+
+def _per_token(index: LayerIndex, dropout: LayerStep, conv: LayerStep,
+               passed: list[LayerStep], attention: bool) -> bool:
+    """Whether the pointwise (1x1) convolution before ``dropout`` is a per-token linear layer.
+
+    The MLPs and attention projections of hierarchical vision transformers (CvT, PVT,
+    SwiftFormer, LeViT) run per token on (N, C, H, W): their dropout is ordinary transformer
+    dropout. Evidence: the block computes attention; or no BatchNorm lies between conv and
+    dropout and the conv is one of an MLP's two pointwise layers (fc1 -> act -> [dropout] ->
+    fc2) or no BatchNorm feeds it. Otherwise it is a CNN block on a spatial feature map
+    (EfficientNet's ``project_conv`` -> ``project_bn``, a DenseNet transition, a segmentation
+    head's fuse layer)."""
+    if conv.kernel != 1:
+        return False
+    if attention:
+        return True
+    if any(step.role == api.ROLE_RUNNING_NORM for step in passed):
+        return False  # conv -> BatchNorm -> dropout: a CNN's conv-BN block
+    before, _ = walk_back(conv, _MLP_GAP)
+    if _pointwise(before) or any(
+            _pointwise(after) for after, _ in walk_forward(index, dropout, _MLP_GAP)):
+        return True
+    norm_before, _ = walk_back(conv, frozenset({api.ROLE_ACTIVATION, api.ROLE_IDENTITY}))
+    return norm_before is None or norm_before.role != api.ROLE_RUNNING_NORM
+
+
+class _AttentionFinder(cst.CSTVisitor):
+    """Whether a class computes attention: softmax, ``@``/matmul/einsum, or SDPA."""
+
+    NAMES = frozenset({"softmax", "Softmax", "matmul", "einsum", "bmm", "baddbmm",
+                       "scaled_dot_product_attention", "MultiheadAttention"})
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found = self.found or node.value in self.NAMES
+
+    def visit_MatrixMultiply(self, node: cst.MatrixMultiply) -> None:
+        self.found = True
 
 
 def channel_dropout_for(dropout: LayerStep, dims: int) -> str:
@@ -55,7 +107,15 @@ class DropoutAfterConv(Rule):
 
     A `Conv1d` that is a per-position linear layer (`kernel_size=1`) or that runs on a token
     sequence transposed to `(N, C, T)` (Conformer, FastSpeech feed-forward blocks) is a sequence
-    layer, where element-wise dropout is the standard choice: not reported.
+    layer, where element-wise dropout is the standard choice: not reported. Likewise a pointwise
+    (`kernel_size=1`) `Conv2d`/`Conv3d` used as a per-token linear layer: the MLPs and attention
+    projections of hierarchical vision transformers (CvT, PVT, SwiftFormer, LeViT) run per token
+    on `(N, C, H, W)`, and their dropout is ordinary transformer dropout. Such a conv is one
+    in a module that computes attention (softmax, `@`, einsum), or one with no BatchNorm between
+    it and the dropout that is one of an MLP's two pointwise layers (`fc1 -> act -> dropout ->
+    fc2`) or is not fed by BatchNorm. The others (EfficientNet's `project_conv -> project_bn ->
+    dropout`, a DenseNet transition `BN -> ReLU -> 1x1 conv -> dropout`, a segmentation head's
+    `1x1 fuse -> BN -> ReLU -> dropout`) are CNN blocks on a spatial feature map: reported.
 
     Not reported: channel dropout (`nn.Dropout1d/2d/3d`), and dropout after the feature map has
     become a vector or a token sequence: `nn.Flatten`, `torch.flatten`, `.view`/`.reshape`/
@@ -181,15 +241,28 @@ class DropoutAfterConv(Rule):
         ),
     ]
 
+    def _computes_attention(self, owner: cst.ClassDef | None) -> bool:
+        if owner is None:
+            return False
+        found = self._attention.get(id(owner))
+        if found is None:
+            finder = _AttentionFinder()
+            visit_readonly(owner, finder)
+            found = self._attention[id(owner)] = finder.found
+        return found
+
     def finish(self) -> None:
+        self._attention: dict[int, bool] = {}
         reported: set[int] = set()
-        for _, step in self.context.layers.steps():
+        for flow, step in self.context.layers.steps():
             if step.role != api.ROLE_DROPOUT or id(step.node) in reported:
                 continue
             source, passed = walk_back(step, _KEEPS_FEATURE_MAP)
             if source is None or source.role != api.ROLE_CONV or source.dims is None:
                 continue
-            if source.dims == 1 and (source.kernel == 1 or _on_token_sequence(source)):
+            if _per_token(self.context.layers, step, source, passed,
+                          self._computes_attention(flow.owner)) or (
+                    source.dims == 1 and _on_token_sequence(source)):
                 continue
             if step.rate == 0:  # nn.Dropout(0.0) does nothing
                 continue

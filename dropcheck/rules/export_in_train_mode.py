@@ -72,7 +72,7 @@ class ExportInTrainMode(Rule):
 
     def finish(self) -> None:
         seen: set[int] = set()
-        for result in self.context.modes.results:
+        for result in self.context.modes.results_outside_tests:
             for export in result.exports:
                 if id(export.call) in seen or not self._reportable(export):
                     continue

@@ -99,7 +99,7 @@ class McDropoutViaTrain(Rule):
 
     def finish(self) -> None:
         seen: set[int] = set()
-        for result in self.context.modes.results:
+        for result in self.context.modes.results_outside_tests:
             for record in result.train_call_records():
                 if id(record.node) in seen or not self._is_mc_dropout(record):
                     continue
@@ -108,7 +108,7 @@ class McDropoutViaTrain(Rule):
 
     @staticmethod
     def _is_mc_dropout(record: TrainCall) -> bool:
-        if record.trained or not any(obj.mode_dependent for obj in record.objects):
+        if record.trained or not any(obj.dependence.stochastic for obj in record.objects):
             return False
         sampling = [f for f in record.forwards if f.collected and (
             f.inference is not None or f.repeated)]

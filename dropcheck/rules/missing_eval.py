@@ -127,7 +127,7 @@ class MissingEval(Rule):
         # eval, then train again, then inference
         "import torch\nimport torch.nn as nn\nmodel = nn.Dropout()\nmodel.eval()\nmodel.train()\nloss = model(x).sum()\nloss.backward()\nwith torch.no_grad():\n    y = model(x)  # expect: DC001\n",
         # inference_mode decorator on a freshly built model
-        "import torch\nimport torch.nn as nn\n@torch.inference_mode\ndef predict(x):\n    model = nn.LSTM(8, 8)\n    model.load_state_dict(torch.load('w.pt'))\n    return model(x)  # expect: DC001\n",
+        "import torch\nimport torch.nn as nn\n@torch.inference_mode\ndef predict(x):\n    model = nn.LSTM(8, 8, num_layers=2, dropout=0.1)\n    model.load_state_dict(torch.load('w.pt'))\n    return model(x)  # expect: DC001\n",
         # requires_grad_(False) is not eval
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))\nmodel.requires_grad_(False)\npreds = model(x)  # expect: DC001\n",
     ]
@@ -140,7 +140,7 @@ class MissingEval(Rule):
     def finish(self) -> None:
         seen: set[int] = set()
         modes = self.context.modes
-        for result in modes.results:
+        for result in modes.results_outside_tests:
             unit = result.unit
             if isinstance(unit, cst.FunctionDef):
                 if unit.name.value in LIGHTNING_EVAL_HOOKS:

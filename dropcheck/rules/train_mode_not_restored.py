@@ -99,9 +99,11 @@ class TrainModeNotRestored(Rule):
 
     def finish(self) -> None:
         seen: set[int] = set()
-        for result in self.context.modes.results:
+        for result in self.context.modes.results_outside_tests:
             for step in result.steps:
                 for obj, facts in step.trained.items():
+                    if not obj.mode_dependent:
+                        continue  # no dropout or BatchNorm: eval() changes nothing
                     for fact in facts:
                         source = fact.source
                         if (fact.mode is not Mode.EVAL or source is None or id(source) in seen

@@ -1,0 +1,45 @@
+"""Whether code is a test: a test file (``test_*.py``, ``*_test.py``, ``conftest.py``, or a file
+under a ``tests``/``test`` folder), a ``test*`` function, or a method of a ``Test*`` class or
+``unittest.TestCase`` subclass.
+
+Tests run models on purpose in whichever mode they test (shape checks under ``no_grad`` in
+training mode, two models compared in the same mode, a training step on random data), so the
+mode rules do not treat them as inference or training flows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePath
+
+import libcst as cst
+
+from dropcheck.analysis.imports import dotted_name
+
+_TEST_FOLDERS = frozenset({"tests", "test", "testing", "unittests", "unit_tests"})
+
+
+def is_test_file(path: str) -> bool:
+    """By the file's name, or a test folder in the part of its path below the working
+    directory (the folders above a project say nothing about it)."""
+    pure = PurePath(path)
+    stem = pure.name.rsplit(".", 1)[0]
+    if stem.startswith("test_") or stem.endswith("_test") or stem in ("conftest", "tests"):
+        return True
+    if pure.is_absolute():
+        try:
+            pure = PurePath(os.path.relpath(path))
+        except ValueError:  # another drive (Windows)
+            return False
+    return any(part in _TEST_FOLDERS for part in pure.parts[:-1] if part != "..") and (
+        ".." not in pure.parts)
+
+
+def is_test_class(node: cst.ClassDef) -> bool:
+    if node.name.value.startswith("Test"):
+        return True
+    return any((dotted_name(base.value) or "").endswith("TestCase") for base in node.bases)
+
+
+def is_test_function(function: cst.FunctionDef, owner: cst.ClassDef | None) -> bool:
+    return function.name.value.startswith("test") or (
+        owner is not None and is_test_class(owner))
