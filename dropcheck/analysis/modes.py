@@ -132,6 +132,8 @@ class Forward:
     pass_index: int
     loaded: bool
     frozen: bool
+    #: Statement order in its flow unit.
+    order: int = -1
 
 
 @dataclass(eq=False)
@@ -200,6 +202,8 @@ class CallSite:
     call: cst.Call
     objects: frozenset[ModelObject]
     frame: LoopFrame | None
+    #: Names the call's result is assigned to (``acc = test(model)`` -> ``acc``).
+    targets: frozenset[str] = frozenset()
 
     def in_training_iteration(self) -> bool:
         """Whether the models are trained in the same loop iteration as the call (the helper
@@ -334,6 +338,7 @@ class ModelModes:
         self._collect_units(module.body, None)
         self._results: list[FlowResult] | None = None
         self._switches_modes: bool | None = None
+        self._mentions_hooks: bool | None = None
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        enclosing: cst.FunctionDef | None = None) -> None:
@@ -384,6 +389,46 @@ class ModelModes:
             result.test_code = self.is_test_code(result.unit)
         return results
 
+    def output_unused(self, result: FlowResult, forward: Forward) -> bool:
+        """Whether a forward only prepares training: nothing reads what it returns (a bare
+        ``model(x)``, ``_ = model(x)``, or ``out = model(x)`` with ``out`` never mentioned again
+        in the unit) and the unit trains afterwards — a pass that initialises lazy modules.
+        Forwards in loops, and files that register forward hooks (which collect outputs on the
+        side), do not count."""
+        if forward.frame is not None or forward.repeated or not any(
+                step.order > forward.order for step in result.steps):
+            return False
+        unit = result.unit
+        body: cst.BaseSuite | cst.Module = unit if isinstance(unit, cst.Module) else unit.body
+        if self._mentions_hooks is None:
+            names = _NameFinder()
+            visit_readonly(self.module, names)
+            self._mentions_hooks = "register_forward_hook" in names.names
+        if self._mentions_hooks:
+            return False
+        if not forward.collected:
+            return True
+        statement = forward.statement
+        smalls = small_statements(statement)
+        if len(smalls) != 1 or not isinstance(smalls[0], cst.Assign):
+            return False
+        assign = smalls[0]
+        if assign.value is not forward.call or len(assign.targets) != 1 or not isinstance(
+                assign.targets[0].target, cst.Name):
+            return False
+        name = assign.targets[0].target.value
+        after = False
+        for stmt in walk_statements(body, into_defs=False):
+            if stmt is statement:
+                after = True
+                continue
+            if after and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                later = _NameFinder(own_statements_only=True)
+                visit_readonly(stmt, later)
+                if name in later.names:
+                    return False
+        return after
+
     def is_test_code(self, unit: cst.Module | cst.FunctionDef) -> bool:
         if self.test_file:
             return True
@@ -403,13 +448,35 @@ class ModelModes:
                 facts, call = site.facts, site.call
                 # a caller passing only mode-independent modules (an nn.Linear) passes nothing
                 # whose mode matters, although the parameter counts as possibly dependent
-                if (must_train(facts) and not site.in_training_iteration()
-                        and any(obj.mode_dependent for obj in site.objects)):
+                if (must_train(facts) and any(obj.mode_dependent for obj in site.objects)
+                        and (not site.in_training_iteration()
+                             or self._evaluation_phase(function, site))):
                     entry[key] = frozenset(replace(f, caller=call) for f in facts)
                     break
         for key, facts in self._init_attributes(function).items():
             entry.setdefault(key, facts)
         return entry or None
+
+    def _evaluation_phase(self, function: cst.FunctionDef, site: CallSite) -> bool:
+        """Whether a no-grad helper called in a training iteration is an evaluation phase
+        (``test(loader)`` after ``train(epoch)`` in the epoch loop) rather than a target
+        computed for that iteration's step (pseudo-labels, teacher outputs): it trains nothing
+        and either loops over data itself, or the iteration trains only in other helper
+        calls that are not handed what this one returned."""
+        run = self.summary_run(function)
+        if run.has_training or not any(f.inference is not None for f in run.forwards):
+            return False
+        if any(f.frame is not None or f.repeated for f in run.forwards):
+            return True
+        frame = site.frame
+        if frame is None:
+            return False
+        steps = [step for step in frame.steps if step.loops and step.loops[-1] is frame.node]
+        if not steps or not all(isinstance(step.node, cst.Call) and self.resolve_function(
+                step.node.func, self.module) is not None for step in steps):
+            return False
+        return not any(site.targets & _argument_names(step.node) for step in steps
+                       if isinstance(step.node, cst.Call))
 
     def _init_attributes(self, function: cst.FunctionDef) -> dict[str, frozenset[Fact]]:
         """``self.X`` models that ``__init__`` of a plain (non-Module) class leaves in training
@@ -1321,7 +1388,7 @@ class Walker:
             statement=self.statement, collected=not bare,
             repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
             pass_index=self.ctx.pass_index, loaded=bool(objects & state.loaded),
-            frozen=bool(objects & state.frozen),
+            frozen=bool(objects & state.frozen), order=self.order,
         )
         self.result.forwards.append(forward)
         if must_train(facts):
@@ -1420,11 +1487,15 @@ class Walker:
                 mapping[key] = found
         name = function.name.value
         # call sites for the callee's reporting run
+        targets = frozenset(
+            name for small in small_statements(self.statement) if isinstance(small, cst.Assign)
+            and small.value is call for target in small.targets
+            for name in target_names(target.target))
         for key, objs in mapping.items():
             if objs:
                 self.owner.record_callsite(function, key, CallSite(
                     state.facts(objs), call, objs,
-                    self.ctx.loops[-1] if self.ctx.loops else None))
+                    self.ctx.loops[-1] if self.ctx.loops else None, targets))
         # training inside the helper
         if summary.trains:
             trained = {obj: state.modes.get(obj, frozenset())
@@ -1508,6 +1579,37 @@ class Walker:
             if self._grad_kind(decorator.decorator) == "off":
                 return function
         return None
+
+
+def _argument_names(call: cst.Call) -> frozenset[str]:
+    finder = _NameFinder()
+    for arg in call.args:
+        visit_readonly(arg.value, finder)
+    return frozenset(finder.names)
+
+
+class _NameFinder(cst.CSTVisitor):
+    """Names and attribute names mentioned (``own_statements_only``: not inside the nested
+    blocks of a compound statement, which the statement walk visits on their own)."""
+
+    def __init__(self, own_statements_only: bool = False) -> None:
+        self.names: set[str] = set()
+        self.own = own_statements_only
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.names.add(node.attr.value)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        return not self.own
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> bool:
+        return not self.own
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return not self.own
 
 
 class _ModeCallFinder(cst.CSTVisitor):

@@ -1,6 +1,6 @@
 """Whether code is a test: a test file (``test_*.py``, ``*_test.py``, ``conftest.py``, or a file
-under a ``tests``/``test`` folder), a ``test*`` function, or a method of a ``Test*`` class or
-``unittest.TestCase`` subclass.
+under a ``tests``/``test`` folder), or a method of a ``Test*`` class or ``unittest.TestCase``
+subclass.
 
 Tests run models on purpose in whichever mode they test (shape checks under ``no_grad`` in
 training mode, two models compared in the same mode, a training step on random data), so the
@@ -41,5 +41,6 @@ def is_test_class(node: cst.ClassDef) -> bool:
 
 
 def is_test_function(function: cst.FunctionDef, owner: cst.ClassDef | None) -> bool:
-    return function.name.value.startswith("test") or (
-        owner is not None and is_test_class(owner))
+    """A method of a test class. (A ``test()`` function in a training script is its
+    evaluation phase, not a test: outside test files, names alone decide nothing.)"""
+    return owner is not None and is_test_class(owner)

@@ -162,6 +162,8 @@ class MissingEval(Rule):
             return False  # an explicit train() for inference: MC dropout (DC007) or BN recal
         if not any(obj.mode_dependent for obj in forward.objects):
             return False
+        if forward.inference is not None and self.context.modes.output_unused(result, forward):
+            return False  # a no-grad pass that initialises lazy modules before training
         if forward.inference is None and (
                 result.has_training or not (forward.loaded or forward.frozen)):
             # not predict-style (trained weights loaded or frozen, and nothing trains here)
