@@ -170,3 +170,33 @@ def test_any_notebook_is_linted_without_crashing(cells: list[tuple[str, list[str
     for finding in findings:
         assert finding.cell in line_counts, finding
         assert 1 <= finding.line <= max(line_counts[finding.cell], 1), finding
+
+
+def test_uniformly_indented_cell_is_dedented_as_ipython_does(tmp_path: Path) -> None:
+    # every line of the cell starts with one space: IPython strips it and runs the cell
+    source = notebook(
+        ("code", "import torch\nimport torch.nn as nn\n"),
+        ("code", " model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.9), nn.Linear(4, 2))\n"
+                 " for p in model.parameters():\n"
+                 "     p.requires_grad_(False)\n"),
+    )
+    path = write(tmp_path / "indented.ipynb", source)
+    findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
+    got = sorted((f.code, f.cell, f.line, f.column) for f in findings)
+    # the rate in the indented cell, at its column in the cell as written (after the space)
+    assert got == [("DC002", 2, 1, 41)]
+
+
+def test_one_unparsable_cell_costs_only_that_cell(tmp_path: Path) -> None:
+    source = notebook(
+        ("code", "import torch\nimport torch.nn as nn\n"),
+        ("markdown", "Exercise: choose a learning rate"),
+        ("code", "lr = \n"),
+        ("code", "model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.9), nn.Linear(4, 2))\n"),
+    )
+    path = write(tmp_path / "exercise.ipynb", source)
+    findings = lint_path(str(path), LintOptions(rules=list(all_rules())))
+    got = sorted((f.code, f.cell, f.line) for f in findings)
+    assert got == [("DC000", 3, 1), ("DC002", 4, 1)]
+    broken = next(f for f in findings if f.code == "DC000")
+    assert broken.message.startswith("cell 3 not analysed (the other cells are): syntax error")
