@@ -35,9 +35,12 @@ class McDropoutViaTrain(Rule):
     model for every later evaluation. Other mode-dependent layers (stochastic depth,
     layer-specific `self.training` branches) change too.
 
-    Not reported: ordinary training after `train()`; `.train()` on individual dropout
-    submodules; BatchNorm recalibration loops (`torch.optim.swa_utils.update_bn` style) whose
-    forwards' outputs are not collected.
+    Not reported: ordinary training after `train()` (also when the loss comes from a method of
+    the model, `model.loss(...)`, or backward and step run in a callable handed the loss and
+    the optimizer, `loss_scaler(loss, optimizer)`); models without dropout (BatchNorm alone is
+    no MC sampling); `.train()` on individual dropout submodules; BatchNorm recalibration loops
+    (`torch.optim.swa_utils.update_bn` style) whose forwards' outputs are not collected; test
+    code.
 
     ## Example
     ```python

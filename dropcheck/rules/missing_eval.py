@@ -56,8 +56,13 @@ class MissingEval(Rule):
     mode-independent module such as a bare `nn.Linear` does not count),
     `torch.jit.load`/`torch.export` results, Lightning's `validation_step`/`test_step`/
     `predict_step` (the Trainer switches modes), `no_grad` blocks without a model forward (EMA
-    updates, metrics), models whose class has no mode-dependent layer, and forwards under
-    `no_grad` of the model being trained in the same iteration (pseudo-labels, targets).
+    updates, metrics), models whose class has no mode-dependent layer (no dropout with a rate
+    above 0, counting the constants its constructor is called with; no BatchNorm or tracked
+    InstanceNorm; an LSTM with the default `dropout=0`), forwards under `no_grad` of the model
+    being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
+    nothing reads before training starts (lazy-module initialisation), and test code (test
+    files, methods of test classes). A `@torch.no_grad()` evaluation helper called in the epoch
+    loop after training (`test(loader)` after `train()`) is an evaluation phase: reported.
 
     ## Example
     ```python

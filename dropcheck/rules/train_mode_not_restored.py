@@ -34,7 +34,9 @@ class TrainModeNotRestored(Rule):
     fails; the training curve just looks different from the one in the paper.
 
     Not reported: `model.train()` at the top of the loop body or right after the validation
-    block; helpers that save and restore `model.training`; `eval()` after the loop.
+    block; helpers that save and restore `model.training`; `eval()` after the loop; models
+    without a mode-dependent layer (only Linear, Conv, ReLU, pooling: `eval()` changes
+    nothing); test code.
 
     ## Example
     ```python
