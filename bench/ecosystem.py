@@ -15,10 +15,10 @@ into ``--work`` (default ``~/.cache/dropcheck-ecosystem``); no project configura
 so no project's own settings apply. Corpora ``torch`` and ``transformers`` are the installed
 packages (every ``.py`` of torch; transformers' ``models/*/modeling_*.py``).
 
-Labels: ``bench/ecosystem-labels.json``, one entry per finding, keyed by project, path, line and
-code (the sources are pinned, so the key is stable). Per rule the check prints findings, true,
-false, deliberate, unlabelled and precision = true / (true + false); then what the run added
-(findings without a label) and removed (labelled findings no longer reported). Labels of
+Labels: ``bench/ecosystem-labels.json``, one entry per finding, keyed by project, path, line,
+code and a notebook finding's cell (the sources are pinned, so the key is stable). Per rule the
+check prints findings, true, false, deliberate, unlabelled and precision = true / (true +
+false); then what the run added (findings without a label) and removed (labelled findings no longer reported). Labels of
 removed findings stay in the file: a false alarm that comes back shows as labelled false again.
 """
 
@@ -148,15 +148,19 @@ def lint(root: Path, paths: Sequence[str]) -> tuple[list[dict[str, object]], flo
     return findings, elapsed
 
 
-def key(project: str, path: str, line: object, code: object) -> str:
-    return f"{project}:{path}:{line}:{code}"
+def key(project: str, path: str, line: object, code: object, cell: object = None) -> str:
+    """A finding's identity: the sources are pinned, so its place names it (a notebook's
+    lines count from the top of their cell)."""
+    where = f"{path}:cell {cell}" if cell is not None else path
+    return f"{project}:{where}:{line}:{code}"
 
 
 def load_labels(path: Path = LABELS) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     entries = json.loads(path.read_text())["labels"]
-    return {key(e["project"], e["path"], e["line"], e["code"]): e for e in entries}
+    return {key(e["project"], e["path"], e["line"], e["code"], e.get("cell")): e
+            for e in entries}
 
 
 def row(findings: Iterable[dict[str, object]]) -> dict[str, object]:
@@ -200,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_project[project.name] = Counter(str(f["code"]) for f in findings)
         for f in findings:
             path = os.path.normpath(str(f["path"]))
-            label = labels.get(key(project.name, path, f["line"], f["code"]), {})
+            label = labels.get(key(project.name, path, f["line"], f["code"], f.get("cell")), {})
             run.append({"project": project.name, "path": path, "line": f["line"],
                         "column": f["column"], "code": f["code"], "cell": f.get("cell"),
                         "message": f["message"], "label": label.get("label"),
@@ -213,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(corpora)} corpora; findings per project: " + ", ".join(
         f"{name.rsplit('/', 1)[-1]} {sum(c.values())}" for name, c in per_project.items()))
 
-    seen = {key(str(f["project"]), str(f["path"]), f["line"], f["code"]) for f in run}
+    seen = {key(str(f["project"]), str(f["path"]), f["line"], f["code"], f["cell"]) for f in run}
     checked = {p.name for p, _, _ in corpora}
     added = [f for f in run if not f["label"]]
     removed = [e for k, e in labels.items() if k not in seen and e["project"] in checked]

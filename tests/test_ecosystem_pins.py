@@ -1,0 +1,33 @@
+"""The ecosystem check's inputs are well formed: at least 20 pinned projects, and one valid
+label per finding key (the check itself needs the fetched snapshots: bench/ecosystem.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_at_least_twenty_projects_pinned_to_full_commits() -> None:
+    rows = [line.split() for line in (BENCH / "ecosystem-projects.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert len(rows) >= 20
+    assert len({row[0] for row in rows}) == len(rows)
+    for name, commit, *kind in rows:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", name), name
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), (name, commit)
+        assert kind, f"{name}: say what kind of project it is"
+
+
+def test_labels_are_unique_and_valid() -> None:
+    labels = json.loads((BENCH / "ecosystem-labels.json").read_text())["labels"]
+    keys = [(e["project"], e["path"], e.get("cell"), e["line"], e["code"]) for e in labels]
+    assert len(keys) == len(set(keys))
+    for entry in labels:
+        assert entry["label"] in ("true", "false", "deliberate"), entry
+        assert entry["note"].strip(), entry
+        assert re.fullmatch(r"DC\d{3}", entry["code"]), entry
+        if entry["label"] != "false":
+            assert "class" not in entry, entry
