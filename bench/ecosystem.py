@@ -18,8 +18,9 @@ packages (every ``.py`` of torch; transformers' ``models/*/modeling_*.py``).
 Labels: ``bench/ecosystem-labels.json``, one entry per finding, keyed by project, path, line,
 code and a notebook finding's cell (the sources are pinned, so the key is stable). Per rule the
 check prints findings, true, false, deliberate, unlabelled and precision = true / (true +
-false); then what the run added (findings without a label) and removed (labelled findings no longer reported). Labels of
-removed findings stay in the file: a false alarm that comes back shows as labelled false again.
+false); then what the run added (findings without a label) and removed (labelled findings no
+longer reported). Labels of removed findings stay in the file: a false alarm that comes back
+shows as labelled false again.
 """
 
 from __future__ import annotations
