@@ -74,6 +74,8 @@ def materialise(project: Project, mirror: Path, work: Path) -> Path:
     if done.exists():
         return target
     git_dir = mirror / project.name.replace("/", "+") / "repo"
+    if (git_dir / ".git").is_dir():
+        git_dir = git_dir / ".git"  # some snapshots come as a work tree
     if not git_dir.is_dir():
         raise SystemExit(f"{project.name}: no snapshot at {git_dir}; bring it with "
                          f"`fetch github:{project.name}` (or pass --mirror)")

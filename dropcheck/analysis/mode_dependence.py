@@ -60,7 +60,7 @@ class Dependence:
                           self.statistics or other.statistics)
 
 
-NONE = Dependence()
+INDEPENDENT = Dependence()
 STOCHASTIC = Dependence(stochastic=True)
 STATISTICS = Dependence(statistics=True)
 UNKNOWN_DEPENDENCE = Dependence(True, True)
@@ -195,7 +195,7 @@ class ModeDependence:
         return env
 
     def _class(self, info: ClassInfo, env: Env | None) -> Dependence:
-        found = NONE
+        found = INDEPENDENT
         for base in info.bases:
             if isinstance(base, cst.Subscript):
                 base = base.value
@@ -233,7 +233,7 @@ class ModeDependence:
     def _torch_layer(self, qualified: str, call: cst.Call, scopes: tuple[Scope, ...],
                      env: Env | None) -> Dependence:
         if qualified in DROPOUT_MODULES or qualified in _DROPOUT_ARGUMENT_LAYERS:
-            return STOCHASTIC if self._may_drop(qualified, call, scopes, env) else NONE
+            return STOCHASTIC if self._may_drop(qualified, call, scopes, env) else INDEPENDENT
         if qualified in RUNNING_STATS_NORMS or qualified in INSTANCE_NORMS:
             params = LAYER_SIGNATURES.get(qualified) or (
                 "num_features", "eps", "momentum", "affine", "track_running_stats")
@@ -243,7 +243,7 @@ class ModeDependence:
                 tracked = None
             elif isinstance(value, cst.BaseExpression):
                 tracked = self.rate(value, env, scopes)
-            return NONE if tracked is not None and not tracked else STATISTICS
+            return INDEPENDENT if tracked is not None and not tracked else STATISTICS
         if layer_is_mode_dependent(qualified):
             return UNKNOWN_DEPENDENCE  # TransformerEncoder(layer, n): the layer decides
         # containers: mode dependent iff some element is
@@ -287,7 +287,7 @@ class _Finder(cst.CSTVisitor):
         self.owner = owner
         self.env = env
         self.scopes = list(scopes)
-        self.found = NONE
+        self.found = INDEPENDENT
 
     @property
     def done(self) -> bool:
@@ -338,7 +338,7 @@ class _Finder(cst.CSTVisitor):
                 self.found |= STATISTICS
                 return True
             if qualified in _FUNCTIONAL_STOCHASTIC:
-                self.found |= STOCHASTIC if self._functional_may_drop(qualified, node) else NONE
+                self.found |= STOCHASTIC if self._functional_may_drop(qualified, node) else INDEPENDENT
                 return True
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True

@@ -33,6 +33,7 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.mode_dependence import (
+    INDEPENDENT,
     UNKNOWN_DEPENDENCE,
     Dependence,
     ModeDependence,
@@ -339,6 +340,9 @@ class ModelModes:
         self._results: list[FlowResult] | None = None
         self._switches_modes: bool | None = None
         self._mentions_hooks: bool | None = None
+        #: Whole models saved to / loaded from a constant path (``torch.save(m, 'm.pt')``).
+        self.saves: dict[str, set[ModelObject]] = {}
+        self.loads: list[tuple[ModelObject, str]] = []
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        enclosing: cst.FunctionDef | None = None) -> None:
@@ -387,7 +391,20 @@ class ModelModes:
                 results.append(Walker(self, unit, entry_facts=entry).run())
         for result in results:
             result.test_code = self.is_test_code(result.unit)
+        self._loaded_from_saves()
         return results
+
+    def _loaded_from_saves(self) -> None:
+        """A whole model loaded from a file this file saves it to (``torch.save(net, 'net.pkl')``
+        in one function, ``torch.load('net.pkl')`` in another) is the model that was saved: it
+        takes the saved models' mode dependence (a tutorial's Linear-ReLU net: none)."""
+        for obj, path in self.loads:
+            saved = self.saves.get(path)
+            if saved:
+                dependence = INDEPENDENT
+                for other in saved:
+                    dependence |= other.dependence
+                obj.dependence = dependence
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare
@@ -1240,6 +1257,9 @@ class Walker:
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
             obj = self._object(call, Origin.LOADED, UNKNOWN_DEPENDENCE)
+            path = _string_argument(call, 0, "f")
+            if path is not None:
+                self.owner.loads.append((obj, path))
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
             # same flow gives back the saved model's mode
             saved = self._saved_facts
@@ -1248,6 +1268,9 @@ class Walker:
             state.loaded |= {obj}
             return frozenset({obj})
         if qualified in api.MODEL_SAVERS and call.args:
+            path = _string_argument(call, 1, "f")
+            if path is not None and first:
+                self.owner.saves.setdefault(path, set()).update(first)
             saved_expr = call.args[0].value
             if not (isinstance(saved_expr, cst.Call) and isinstance(saved_expr.func, cst.Attribute)
                     and saved_expr.func.attr.value == "state_dict"):
@@ -1661,6 +1684,19 @@ def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
                         bound = bound.value
                     add(bound)
     return frozenset(names)
+
+
+def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
+    """A constant string passed at ``position`` or as ``keyword``."""
+    for index, arg in enumerate(call.args):
+        if (arg.keyword is None and index == position and not arg.star) or (
+                arg.keyword is not None and arg.keyword.value == keyword):
+            value = arg.value
+            if isinstance(value, cst.SimpleString):
+                evaluated = value.evaluated_value
+                return evaluated if isinstance(evaluated, str) else None
+            return None
+    return None
 
 
 def _is_step_call(call: cst.Call) -> bool:
