@@ -338,7 +338,8 @@ class _Finder(cst.CSTVisitor):
                 self.found |= STATISTICS
                 return True
             if qualified in _FUNCTIONAL_STOCHASTIC:
-                self.found |= STOCHASTIC if self._functional_may_drop(qualified, node) else INDEPENDENT
+                if self._functional_may_drop(qualified, node):
+                    self.found |= STOCHASTIC
                 return True
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True
