@@ -46,3 +46,13 @@ def dropout_rate(call: BoundCall, value: Number | None, explicit: bool) -> Dropo
     if parameter is None:
         return None
     return DropoutRate(call, parameter, value, explicit)
+
+
+def names_keep_probability(expr: cst.BaseExpression) -> bool:
+    """Whether a rate expression is a name whose last part says it is a *keep* probability
+    (``keep_prob``, ``cfg.dropout_keep``, ``self.keep_rate``): passed as ``p`` it is the
+    complement of what was meant, whatever its value."""
+    if isinstance(expr, cst.Attribute):
+        return "keep" in expr.attr.value.lower()
+    return isinstance(expr, cst.Name) and "keep" in expr.value.lower()
+

@@ -390,6 +390,17 @@ class Sketch:
                 return True
         return False
 
+    def named_argument(self, names: Iterable[str], parameter_of: dict[str, str],
+                       word: str) -> bool:
+        """Whether a call to one of ``names`` may pass its rate parameter a name or attribute
+        whose last part contains ``word`` (``keep_prob``, ``cfg.dropout_keep``)."""
+        for qualified, call in self.calls_to(frozenset(names)):
+            for value in self.argument(call, qualified, parameter_of[qualified]) or ():
+                name = dotted(value)
+                if name is not None and word in name.rsplit(".", 1)[-1].lower():
+                    return True
+        return False
+
     def omits(self, names: Iterable[str], parameter: str) -> bool:
         """Whether a call to one of ``names`` certainly does not pass ``parameter``."""
         for qualified, call in self.calls_to(frozenset(names)):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dropcheck.analysis.rates import format_number
+from dropcheck.analysis.rates import format_number, names_keep_probability, source
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.analysis.torch_api import RATE_PARAMETER
 from dropcheck.rules.base import Rule
@@ -22,7 +22,9 @@ class HighDropoutRate(Rule):
     use the *keep* probability instead, so `nn.Dropout(0.8)` usually means "keep 80 %" but drops
     80 % of the activations: the model underfits, silently. Rates above 0.5 are rarely intended.
 
-    Values that are not constants (config fields, arguments, attributes) are never reported.
+    Values that are not constants (config fields, arguments, attributes) are reported only
+    when their name says they are a keep probability (`nn.Dropout(keep_prob)`,
+    `nn.Dropout(cfg.dropout_keep)`): whatever the value, it is the complement of the rate.
 
     ## Example
     ```python
@@ -51,8 +53,9 @@ class HighDropoutRate(Rule):
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        # a rate call whose rate may fold to a constant (unknown rates are never reported)
-        return sketch.constant_argument(RATE_PARAMETER, RATE_PARAMETER)
+        # a rate that may fold to a constant, or a name that says it is a keep probability
+        return (sketch.constant_argument(RATE_PARAMETER, RATE_PARAMETER)
+                or sketch.named_argument(RATE_PARAMETER, RATE_PARAMETER, "keep"))
 
     VALID = [
         "import torch.nn as nn\nnn.Dropout(0.5)\nnn.Dropout(p=0.1)\n",
@@ -67,6 +70,8 @@ class HighDropoutRate(Rule):
         "from torch import nn\nlayer = nn.Dropout2d(p=0.9)  # expect: DC002\n",
         "from torch.nn import Dropout as D\nD(1 - 0.2)  # expect: DC002\n",
         "import torch.nn.functional as F\ny = F.dropout(x, 0.75, training=True)  # expect: DC002\n",
+        # a keep probability by name, whatever its value
+        "import torch.nn as nn\nclass Head(nn.Module):\n    def __init__(self, keep_prob):\n        super().__init__()\n        self.drop = nn.Dropout(keep_prob)  # expect: DC002\n",
         "import torch\nKEEP = 0.9\nnn = torch.nn\nlstm = torch.nn.LSTM(10, 20, num_layers=2, dropout=KEEP)  # expect: DC002\n",
         "import torch.nn as nn\nenc = nn.TransformerEncoderLayer(512, 8, 2048, 0.6)  # expect: DC002\n",
         "import torch.nn.functional as F\nF.scaled_dot_product_attention(q, k, v, dropout_p=0.7)  # expect: DC002\n",
@@ -74,7 +79,19 @@ class HighDropoutRate(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         rate = self.context.dropout_rate(node)
-        if rate is None or rate.value is None or isinstance(rate.value, bool):
+        if rate is None or isinstance(rate.value, bool):
+            return
+        if rate.value is None:
+            expr = rate.call.value(rate.parameter)
+            if isinstance(expr, cst.BaseExpression) and names_keep_probability(expr):
+                text = source(expr)
+                self.report(
+                    node,
+                    f"{rate.callee_text}({rate.parameter}={text}) passes a keep probability "
+                    f"as the drop rate: `{rate.parameter}` is the probability of dropping a "
+                    f"unit, so a keep probability of 0.9 drops 90 %; use "
+                    f"{rate.parameter}=1 - {text}",
+                )
             return
         limit = float(self.settings["max-rate"])
         if not limit < rate.value < 1:
