@@ -231,6 +231,9 @@ class Summary:
     generator: bool
     #: Keys whose object the helper ran forward in an inference context (for messages).
     param_order: tuple[str, ...]
+    #: When every ``return`` is a tuple of the same length (``return model, loss_fn, opt``):
+    #: per position, the parameter keys and the indexes into ``returns_new`` it may hold.
+    positions: tuple[tuple[frozenset[str], frozenset[int]], ...] = ()
 
 
 _UNKNOWN_SUMMARY = Summary({}, frozenset(), (), False, frozenset(), False, ())
@@ -631,6 +634,9 @@ class Walker:
         self.statement: cst.BaseStatement = cst.SimpleStatementLine(body=[cst.Pass()])
         self.exits: list[State] = []
         self.returned: list[tuple[frozenset[ModelObject], State]] = []
+        #: Per return statement, the objects of each element of a returned tuple (None: the
+        #: return is not a tuple display).
+        self.returned_elements: list[list[frozenset[ModelObject]] | None] = []
         self._loop_exits: list[tuple[list[State], list[State]]] = []
         self._bare_call: cst.Call | None = None
         #: Mode of the last object passed to ``torch.save`` in this unit, if any.
@@ -643,6 +649,8 @@ class Walker:
         #: Models run forward with grad enabled outside any loop (trained by a later step).
         self._grad_forwards_outside: set[ModelObject] = set()
         self._call_results: dict[int, frozenset[ModelObject]] = {}
+        #: Per call of a helper that returns a tuple: the objects of each position.
+        self._call_positions: dict[int, tuple[frozenset[ModelObject], ...]] = {}
 
     @property
     def local_names(self) -> frozenset[str]:
@@ -699,13 +707,16 @@ class Walker:
             effects[key] = facts or frozenset({Fact(Mode.ENTRY, None)})
         returns_keys: set[str] = set()
         returns_new: list[tuple[ModelObject, frozenset[Fact], bool]] = []
-        for objs, state in self.returned:
+        index_of: dict[tuple[int, int], int] = {}  # (return, object) -> index in returns_new
+        for number, (objs, state) in enumerate(self.returned):
             for obj in objs:
                 if obj.parameter is not None:
                     returns_keys.add(obj.parameter)
                 else:
+                    index_of[(number, id(obj))] = len(returns_new)
                     returns_new.append((obj, state.modes.get(obj, frozenset()),
                                         obj in state.loaded))
+        positions = self._positions(index_of)
         trains_entry: set[str] = set()
         for step in self.result.steps:
             for obj, facts in step.trained.items():
@@ -715,7 +726,27 @@ class Walker:
         order = tuple(parameter_names(self.unit)) if isinstance(self.unit, cst.FunctionDef) else ()
         return Summary(effects, frozenset(returns_keys), tuple(returns_new),
                        self.result.has_training, frozenset(trains_entry), self.is_generator,
-                       order)
+                       order, positions)
+
+    def _positions(self, index_of: dict[tuple[int, int], int],
+                   ) -> tuple[tuple[frozenset[str], frozenset[int]], ...]:
+        elements = self.returned_elements
+        if not elements or any(e is None for e in elements) or len(
+                {len(e) for e in elements if e is not None}) != 1:
+            return ()
+        width = len(elements[0] or ())
+        positions: list[tuple[frozenset[str], frozenset[int]]] = []
+        for position in range(width):
+            keys: set[str] = set()
+            indexes: set[int] = set()
+            for number, element in enumerate(elements):
+                for obj in (element or [])[position]:
+                    if obj.parameter is not None:
+                        keys.add(obj.parameter)
+                    elif (number, id(obj)) in index_of:
+                        indexes.add(index_of[(number, id(obj))])
+            positions.append((frozenset(keys), frozenset(indexes)))
+        return tuple(positions)
 
     # -- helpers -------------------------------------------------------------------------------
     def _stmt_order(self, node: cst.CSTNode) -> int:
@@ -838,6 +869,9 @@ class Walker:
                 self._finally = pending
             if exit_state is not None:
                 self.returned.append((objs, exit_state.copy()))
+                self.returned_elements.append(
+                    [self._plain(e.value, state) for e in small.value.elements]
+                    if isinstance(small.value, cst.Tuple) else None)
                 self.exits.append(exit_state)
             return None
         if isinstance(small, cst.Raise):
@@ -870,8 +904,14 @@ class Walker:
             elif isinstance(value, cst.Call) and _is_prepare(value) and len(value.args) == len(
                     elements):
                 values = [a.value for a in value.args]
+            positions = self._call_positions.get(id(value)) if value is not None else None
             for i, element in enumerate(elements):
-                sub = self._plain(values[i], state) if values is not None else frozenset()
+                if values is not None:
+                    sub = self._plain(values[i], state)
+                elif positions is not None and len(positions) == len(elements):
+                    sub = positions[i]
+                else:
+                    sub = frozenset()
                 self.bind(element, sub, None, state)
             return
         if isinstance(target, cst.StarredElement):
@@ -1563,6 +1603,7 @@ class Walker:
         result: set[ModelObject] = set()
         for key in summary.returns_keys:
             result |= mapping.get(key, frozenset())
+        made: list[ModelObject] = []
         for index, (callee_obj, facts, loaded) in enumerate(summary.returns_new):
             obj = self._object(call, callee_obj.origin, callee_obj.dependence,
                                suffix=f"ret{index}")
@@ -1574,6 +1615,13 @@ class Walker:
             if loaded:
                 state.loaded |= {obj}
             result.add(obj)
+            made.append(obj)
+        if summary.positions:
+            # `model, loss_fn, opt = get_model()`: each target gets what its position returns
+            self._call_positions[id(call)] = tuple(
+                frozenset().union(*(mapping.get(key, frozenset()) for key in keys),
+                                  (made[i] for i in indexes))
+                for keys, indexes in summary.positions)
         return frozenset(result)
 
     def _grad_kind(self, expr: cst.BaseExpression) -> str | None:
