@@ -27,6 +27,9 @@ WRAPPERS: frozenset[str] = frozenset({
     "torch.distributed.fsdp.FullyShardedDataParallel",
     "torch.compile",
 })
+#: torch.nn containers: what they are built from may be existing models (a backbone).
+CONTAINERS: frozenset[str] = frozenset(
+    "torch.nn." + name for name in ("Sequential", "ModuleList", "ModuleDict"))
 #: Module methods that return the module itself (``m.to(dev)`` is ``m``).
 SELF_RETURNING_METHODS: frozenset[str] = frozenset({
     "to", "cuda", "cpu", "half", "float", "double", "bfloat16", "type", "share_memory",

@@ -22,6 +22,7 @@ the code themselves.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -237,6 +238,8 @@ class Summary:
 
 
 _UNKNOWN_SUMMARY = Summary({}, frozenset(), (), False, frozenset(), False, ())
+#: Literal arguments of one call, by parameter name (sorted): a summary's specialisation.
+Constants = tuple[tuple[str, object], ...]
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -335,9 +338,10 @@ class ModelModes:
         #: The function a nested function is defined in.
         self.enclosing: dict[int, cst.FunctionDef] = {}
         self.units: list[cst.Module | cst.FunctionDef] = [module]
-        self._summaries: dict[int, Summary] = {}
+        self._summaries: dict[tuple[int, Constants], Summary] = {}
         self._summary_runs: dict[int, FlowResult] = {}
-        self._in_progress: set[int] = set()
+        self._in_progress: set[tuple[int, Constants]] = set()
+        self._tested: dict[int, frozenset[str]] = {}
         self._callsite_facts: dict[int, dict[str, list[CallSite]]] = {}
         self._collect_units(module.body, None)
         self._results: list[FlowResult] | None = None
@@ -536,23 +540,40 @@ class ModelModes:
             self.summary(function)
         return self._summary_runs.get(key) or FlowResult(function)
 
-    def summary(self, function: cst.FunctionDef) -> Summary:
+    def summary(self, function: cst.FunctionDef, constants: Constants = ()) -> Summary:
+        """What ``function`` does, seen from a caller; ``constants`` are the literal arguments
+        a call passes to parameters that an ``if`` of the function tests (a factory's branches
+        that those arguments rule out are not walked)."""
         key = id(function)
-        found = self._summaries.get(key)
+        found = self._summaries.get((key, constants))
         if found is not None:
             return found
-        if key in self._in_progress or len(self._in_progress) >= _MAX_SUMMARY_DEPTH:
+        if (key, constants) in self._in_progress or len(
+                self._in_progress) >= _MAX_SUMMARY_DEPTH:
             return _UNKNOWN_SUMMARY
-        self._in_progress.add(key)
+        self._in_progress.add((key, constants))
         try:
-            walker = Walker(self, function)
+            walker = Walker(self, function, constants=dict(constants))
             result = walker.run()
             summary = walker.summarise()
         finally:
-            self._in_progress.discard(key)
-        self._summaries[key] = summary
-        self._summary_runs[key] = result
+            self._in_progress.discard((key, constants))
+        self._summaries[(key, constants)] = summary
+        if not constants:
+            self._summary_runs[key] = result
         return summary
+
+    def tested_parameters(self, function: cst.FunctionDef) -> frozenset[str]:
+        """Parameters that an ``if`` statement or expression of ``function`` tests."""
+        found = self._tested.get(id(function))
+        if found is None:
+            params = set(parameter_names(function))
+            names = _NameFinder()
+            for stmt in walk_statements(function.body, into_defs=False):
+                if isinstance(stmt, cst.If):
+                    visit_readonly(stmt.test, names)
+            found = self._tested[id(function)] = frozenset(names.names & params)
+        return found
 
     def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
                          ) -> tuple[cst.FunctionDef, bool] | None:
@@ -620,8 +641,11 @@ class Walker:
     """Abstract interpretation of one flow unit."""
 
     def __init__(self, owner: ModelModes, unit: cst.Module | cst.FunctionDef,
-                 entry_facts: dict[str, frozenset[Fact]] | None = None) -> None:
+                 entry_facts: dict[str, frozenset[Fact]] | None = None,
+                 constants: dict[str, object] | None = None) -> None:
         self.owner = owner
+        #: Literal values of parameters for this run (a call-site specialisation).
+        self.constants = constants or {}
         self.imports = owner.imports
         self.unit = unit
         self.entry_facts = entry_facts
@@ -661,6 +685,13 @@ class Walker:
             else:
                 self._local_names = frozenset()
         return self._local_names
+
+    @functools.cached_property
+    def _reassigned(self) -> frozenset[str]:
+        """Names the function's body binds (a parameter among them has no one value)."""
+        if isinstance(self.unit, cst.FunctionDef):
+            return _bound_names(self.unit, parameters=False)
+        return frozenset()
 
     @property
     def _parameters(self) -> frozenset[str]:
@@ -952,6 +983,15 @@ class Walker:
 
     def _if(self, stmt: cst.If, state: State) -> State | None:
         self.value(stmt.test, state)
+        decided = _decide(stmt.test, self.constants, self._reassigned) if self.constants else None
+        if decided is True:
+            return self.block(block_statements(stmt.body), state)
+        if decided is False:
+            if stmt.orelse is None:
+                return state
+            if isinstance(stmt.orelse, cst.If):
+                return self.stmt(stmt.orelse, state)
+            return self.block(block_statements(stmt.orelse.body), state)
         body = self.block(block_statements(stmt.body), state.copy())
         if stmt.orelse is None:
             other: State | None = state
@@ -1329,7 +1369,8 @@ class Walker:
             state.loaded |= first
             return frozenset()
         if is_torch_layer(qualified):
-            wrapped = self._wrapped(call, args)
+            # only containers hold existing models: nn.Linear(2, hidden) does not wrap `hidden`
+            wrapped = self._wrapped(call, args) if qualified in api.CONTAINERS else frozenset()
             if wrapped:
                 # nn.Sequential(backbone, head), nn.ModuleList([a, b]): the models inside
                 return wrapped
@@ -1512,7 +1553,8 @@ class Walker:
                        call_args: list[cst.Arg], args: list[frozenset[ModelObject]],
                        state: State, receiver: frozenset[ModelObject] | None,
                        ) -> frozenset[ModelObject]:
-        summary = self.owner.summary(function)
+        summary = self.owner.summary(function, self._literal_arguments(
+            function, is_method, call_args))
         if summary is _UNKNOWN_SUMMARY:
             self._touch_unknown(args, call, state)
             if receiver:
@@ -1624,6 +1666,25 @@ class Walker:
                 for keys, indexes in summary.positions)
         return frozenset(result)
 
+    def _literal_arguments(self, function: cst.FunctionDef, is_method: bool,
+                           call_args: list[cst.Arg]) -> Constants:
+        """The call's literal arguments for parameters the callee's ``if`` tests."""
+        tested = self.owner.tested_parameters(function)
+        if not tested:
+            return ()
+        names = parameter_names(function)[1 if is_method else 0:]
+        found: dict[str, object] = {}
+        for index, arg in enumerate(call_args):
+            if arg.star:
+                break
+            name = arg.keyword.value if arg.keyword is not None else (
+                names[index] if index < len(names) else None)
+            if name in tested:
+                value = _literal(arg.value)
+                if value is not _NOT_LITERAL:
+                    found[name] = value
+        return tuple(sorted(found.items()))
+
     def _grad_kind(self, expr: cst.BaseExpression) -> str | None:
         """"off" for no_grad/inference_mode/set_grad_enabled(False), "on" for enable_grad."""
         target = expr.func if isinstance(expr, cst.Call) else expr
@@ -1696,10 +1757,11 @@ class _ModeCallFinder(cst.CSTVisitor):
 _MODULE_METHODS = (api.SELF_RETURNING_METHODS | api.NEUTRAL_METHODS | api.FORWARD_METHODS
                    | {"eval", "train", "load_state_dict", "apply"})
 
-def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
+def _bound_names(function: cst.FunctionDef, parameters: bool = True) -> frozenset[str]:
     """Names a function binds, from a statement-level walk (cheaper than a full visit):
-    parameters, assignment/for/with/import targets, nested defs, except names."""
-    names: set[str] = set(parameter_names(function))
+    parameters (unless ``parameters`` is False), assignment/for/with/import targets, nested
+    defs, except names."""
+    names: set[str] = set(parameter_names(function)) if parameters else set()
 
     def add(target: cst.BaseExpression) -> None:
         names.update(target_names(target))
@@ -1732,6 +1794,63 @@ def _bound_names(function: cst.FunctionDef) -> frozenset[str]:
                         bound = bound.value
                     add(bound)
     return frozenset(names)
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(expr: cst.BaseExpression) -> object:
+    """The value of a literal string, number, True/False/None; else ``_NOT_LITERAL``."""
+    if isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float)):
+        return expr.evaluated_value
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[expr.value]
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = _literal(expr.expression)
+        return -inner if isinstance(inner, (int, float)) else _NOT_LITERAL
+    return _NOT_LITERAL
+
+
+def _decide(test: cst.BaseExpression, constants: dict[str, object],
+            rebound: frozenset[str]) -> bool | None:
+    """The truth of an ``if`` test over parameters with known literal values: ``flag``,
+    ``not flag``, ``kind == "mlp"``, ``kind != ...``, ``kind in ("a", "b")``, ``x is None``;
+    None when it cannot be told (a parameter the function reassigns is never known)."""
+    def value(expr: cst.BaseExpression) -> object:
+        if isinstance(expr, cst.Name) and expr.value in constants:
+            return constants[expr.value] if expr.value not in rebound else _NOT_LITERAL
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            items = [value(e.value) for e in expr.elements]
+            return _NOT_LITERAL if _NOT_LITERAL in items else tuple(items)
+        return _literal(expr)
+
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = _decide(test.expression, constants, rebound)
+        return None if inner is None else not inner
+    if isinstance(test, cst.Name):
+        known = value(test)
+        return None if known is _NOT_LITERAL else bool(known)
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        left, right = value(test.left), value(test.comparisons[0].comparator)
+        if left is _NOT_LITERAL or right is _NOT_LITERAL:
+            return None
+        operator = test.comparisons[0].operator
+        try:
+            if isinstance(operator, cst.Equal):
+                return left == right
+            if isinstance(operator, cst.NotEqual):
+                return left != right
+            if isinstance(operator, cst.Is):
+                return left is right if right is None else None
+            if isinstance(operator, cst.IsNot):
+                return left is not right if right is None else None
+            if isinstance(operator, cst.In) and isinstance(right, tuple):
+                return left in right
+            if isinstance(operator, cst.NotIn) and isinstance(right, tuple):
+                return left not in right
+        except TypeError:
+            return None
+    return None
 
 
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
