@@ -35,8 +35,14 @@ from dropcheck.analysis.calls import BoundCall, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.literals import decide, literal_arguments
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.scopes import Scope, target_names
+from dropcheck.analysis.scopes import (
+    Scope,
+    function_bound_names,
+    parameter_names,
+    target_names,
+)
 from dropcheck.analysis.statements import (
     block_statements,
     child_blocks,
@@ -125,6 +131,7 @@ class LayerIndex:
         self._attributes: dict[int, dict[str, _Binding | None]] = {}
         self._forwards: dict[int, LayerFlow | None] = {}
         self._module = module
+        self._functions: dict[str, cst.FunctionDef] | None = None
         self.flows: list[LayerFlow] = []
         self._successors: dict[int, list[LayerStep]] = {}
         self._build(module)
@@ -141,6 +148,15 @@ class LayerIndex:
 
     def successors(self, step: LayerStep) -> list[LayerStep]:
         return self._successors.get(id(step), [])
+
+    def function(self, name: str) -> cst.FunctionDef | None:
+        """The module-level function ``name`` of the file (a layer builder), if any."""
+        if self._functions is None:
+            self._functions = {}
+            for stmt in self._module.body:
+                if isinstance(stmt, cst.FunctionDef):
+                    self._functions.setdefault(stmt.name.value, stmt)
+        return self._functions.get(name)
 
     # -- building ----------------------------------------------------------------------------
     def _build(self, module: cst.Module) -> None:
@@ -662,12 +678,13 @@ class _Resolver:
             if arg.keyword is not None or arg.star == "**":
                 return None
             if arg.star == "*":
-                items = self._star_list(arg.value)
-                if items is None:
+                found = self._star_list(arg.value)
+                if found is None:
                     result.append(_unknown(arg.value))
                     continue
+                items, resolver = found
                 for item in items:
-                    result.extend(self.layer(item, item, depth + 1) or [_unknown(item)])
+                    result.extend(resolver.layer(item, item, depth + 1) or [_unknown(item)])
                 continue
             result.extend(self.layer(arg.value, arg.value, depth + 1) or [_unknown(arg.value)])
         return result
@@ -702,16 +719,45 @@ class _Resolver:
             result.extend(self.layer(item, item, depth + 1) or [_unknown(item)])
         return result
 
-    def _star_list(self, expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
-        """The items of a list built in straight-line code of the current function."""
+    def _star_list(self, expr: cst.BaseExpression,
+                   ) -> tuple[list[cst.BaseExpression], _Resolver] | None:
+        """The items of a list built in straight-line code of the current function, or returned
+        by a same-file builder (``*block(c_in, c_out, bn=False)``), with the resolver of the
+        scope they are written in."""
         if isinstance(expr, (cst.List, cst.Tuple)):
             if any(isinstance(e, cst.StarredElement) for e in expr.elements):
                 return None
-            return [e.value for e in expr.elements]
+            return [e.value for e in expr.elements], self
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name):
+            return self._builder_list(expr)
         function = self.scopes[-1]
         if not isinstance(expr, cst.Name) or not isinstance(function, cst.FunctionDef):
             return None
-        return _built_list(function, expr.value, expr)
+        items = _built_list(function, expr.value, expr)
+        return (items, self) if items is not None else None
+
+    def _builder_list(self, call: cst.Call,
+                      ) -> tuple[list[cst.BaseExpression], _Resolver] | None:
+        """The list a module-level builder function returns (``layers = [...]``, grown by
+        appends, some under ``if`` tests that the call's literal arguments or the parameters'
+        defaults decide), for this call."""
+        assert isinstance(call.func, cst.Name)
+        function = self.index.function(call.func.value)
+        if function is None:
+            return None
+        body = block_statements(function.body)
+        last = body[-1] if body else None
+        smalls = last.body if isinstance(last, cst.SimpleStatementLine) else ()
+        if len(smalls) != 1 or not isinstance(smalls[0], cst.Return) or not isinstance(
+                smalls[0].value, cst.Name):
+            return None
+        returned = smalls[0].value
+        constants = literal_arguments(function, call.args, False,
+                                      frozenset(parameter_names(function)))
+        items = _built_list(function, returned.value, returned, constants)
+        if items is None:
+            return None
+        return items, _Resolver(self.index, (self.scopes[0], function), None)
 
 
 def _is_nothing(steps: list[LayerStep] | None) -> bool:
@@ -725,18 +771,30 @@ def _unknown(
 
 
 def _built_list(
-    function: cst.FunctionDef, name: str, use: cst.Name
+    function: cst.FunctionDef, name: str, use: cst.Name,
+    constants: dict[str, object] | None = None,
 ) -> list[cst.BaseExpression] | None:
     """Items of ``name = [...]`` grown by ``append``/``extend``/``+=`` in the function body's
     top-level statements before the statement that contains ``use``; None when the list is
-    touched in any other way (a loop, a branch, passed to a call) before that."""
+    touched in any other way (a loop, a branch, passed to a call) before that. With
+    ``constants`` (parameters' literal values at one call), an ``if`` they decide counts as
+    the branch it takes."""
     items: list[cst.BaseExpression] | None = None
     for stmt in block_statements(function.body):
         contains_use = any(node is use for node in _walk(stmt))
+        if isinstance(stmt, cst.If) and constants and items is not None and not contains_use:
+            taken = _taken_branch(stmt, constants, function)
+            if taken is not None:
+                for inner in taken:
+                    if not (isinstance(inner, cst.SimpleStatementLine) and len(inner.body) == 1
+                            and _grow(inner.body[0], name, items)) and _mentions(inner, name):
+                        return None
+                continue
         handled = False
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
             small = stmt.body[0]
-            if isinstance(small, cst.Assign) and _assigns(small, name):
+            if (isinstance(small, (cst.Assign, cst.AnnAssign)) and _assigns(small, name)
+                    and small.value is not None):
                 if items is not None or not isinstance(small.value, (cst.List, cst.Tuple)):
                     return None
                 items = _literal_items(small.value)
@@ -756,8 +814,24 @@ def _built_list(
     return None
 
 
-def _assigns(node: cst.Assign, name: str) -> bool:
-    return any(isinstance(t.target, cst.Name) and t.target.value == name for t in node.targets)
+def _taken_branch(stmt: cst.If, constants: dict[str, object],
+                  function: cst.FunctionDef) -> Sequence[cst.BaseStatement] | None:
+    """The statements an ``if`` runs given the parameters' literal values; None when its test
+    cannot be decided."""
+    taken = decide(stmt.test, constants, function_bound_names(function, parameters=False))
+    if taken is True:
+        return block_statements(stmt.body)
+    if taken is False:
+        if stmt.orelse is None:
+            return []
+        if isinstance(stmt.orelse, cst.Else):
+            return block_statements(stmt.orelse.body)
+    return None
+
+
+def _assigns(node: cst.Assign | cst.AnnAssign, name: str) -> bool:
+    targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+    return any(isinstance(t, cst.Name) and t.value == name for t in targets)
 
 
 def _literal_items(node: cst.BaseExpression) -> list[cst.BaseExpression] | None:

@@ -33,6 +33,7 @@ from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.literals import decide, literal_arguments
 from dropcheck.analysis.mode_dependence import (
     INDEPENDENT,
     UNKNOWN_DEPENDENCE,
@@ -40,7 +41,7 @@ from dropcheck.analysis.mode_dependence import (
     ModeDependence,
     is_torch_layer,
 )
-from dropcheck.analysis.scopes import parameter_names, target_names
+from dropcheck.analysis.scopes import function_bound_names, parameter_names, target_names
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
 from dropcheck.analysis.test_code import is_test_function
 from dropcheck.analysis.walk import child_nodes, visit_readonly
@@ -681,7 +682,7 @@ class Walker:
         """Names the function binds (computed only when a global-looking name is used)."""
         if self._local_names is None:
             if isinstance(self.unit, cst.FunctionDef):
-                self._local_names = _bound_names(self.unit)
+                self._local_names = function_bound_names(self.unit)
             else:
                 self._local_names = frozenset()
         return self._local_names
@@ -690,7 +691,7 @@ class Walker:
     def _reassigned(self) -> frozenset[str]:
         """Names the function's body binds (a parameter among them has no one value)."""
         if isinstance(self.unit, cst.FunctionDef):
-            return _bound_names(self.unit, parameters=False)
+            return function_bound_names(self.unit, parameters=False)
         return frozenset()
 
     @property
@@ -983,7 +984,7 @@ class Walker:
 
     def _if(self, stmt: cst.If, state: State) -> State | None:
         self.value(stmt.test, state)
-        decided = _decide(stmt.test, self.constants, self._reassigned) if self.constants else None
+        decided = decide(stmt.test, self.constants, self._reassigned) if self.constants else None
         if decided is True:
             return self.block(block_statements(stmt.body), state)
         if decided is False:
@@ -1672,18 +1673,7 @@ class Walker:
         tested = self.owner.tested_parameters(function)
         if not tested:
             return ()
-        names = parameter_names(function)[1 if is_method else 0:]
-        found: dict[str, object] = {}
-        for index, arg in enumerate(call_args):
-            if arg.star:
-                break
-            name = arg.keyword.value if arg.keyword is not None else (
-                names[index] if index < len(names) else None)
-            if name in tested:
-                value = _literal(arg.value)
-                if value is not _NOT_LITERAL:
-                    found[name] = value
-        return tuple(sorted(found.items()))
+        return tuple(sorted(literal_arguments(function, call_args, is_method, tested).items()))
 
     def _grad_kind(self, expr: cst.BaseExpression) -> str | None:
         """"off" for no_grad/inference_mode/set_grad_enabled(False), "on" for enable_grad."""
@@ -1756,102 +1746,6 @@ class _ModeCallFinder(cst.CSTVisitor):
 #: Attributes that are methods of every module (never submodules).
 _MODULE_METHODS = (api.SELF_RETURNING_METHODS | api.NEUTRAL_METHODS | api.FORWARD_METHODS
                    | {"eval", "train", "load_state_dict", "apply"})
-
-def _bound_names(function: cst.FunctionDef, parameters: bool = True) -> frozenset[str]:
-    """Names a function binds, from a statement-level walk (cheaper than a full visit):
-    parameters (unless ``parameters`` is False), assignment/for/with/import targets, nested
-    defs, except names."""
-    names: set[str] = set(parameter_names(function)) if parameters else set()
-
-    def add(target: cst.BaseExpression) -> None:
-        names.update(target_names(target))
-
-    for stmt in walk_statements(function.body, into_defs=False):
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            names.add(stmt.name.value)
-        elif isinstance(stmt, cst.For):
-            add(stmt.target)
-        elif isinstance(stmt, cst.With):
-            for item in stmt.items:
-                if item.asname is not None:
-                    add(item.asname.name)
-        elif isinstance(stmt, (cst.Try, cst.TryStar)):
-            for handler in stmt.handlers:
-                if handler.name is not None:
-                    add(handler.name.name)
-        for small in small_statements(stmt):
-            if isinstance(small, cst.Assign):
-                for target in small.targets:
-                    add(target.target)
-            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-                add(small.target)
-            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
-                    small.names, cst.ImportStar):
-                for alias in small.names:
-                    bound: cst.BaseExpression = (
-                        alias.asname.name if alias.asname is not None else alias.name)
-                    while isinstance(bound, cst.Attribute):
-                        bound = bound.value
-                    add(bound)
-    return frozenset(names)
-
-
-_NOT_LITERAL = object()
-
-
-def _literal(expr: cst.BaseExpression) -> object:
-    """The value of a literal string, number, True/False/None; else ``_NOT_LITERAL``."""
-    if isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float)):
-        return expr.evaluated_value
-    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[expr.value]
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
-        inner = _literal(expr.expression)
-        return -inner if isinstance(inner, (int, float)) else _NOT_LITERAL
-    return _NOT_LITERAL
-
-
-def _decide(test: cst.BaseExpression, constants: dict[str, object],
-            rebound: frozenset[str]) -> bool | None:
-    """The truth of an ``if`` test over parameters with known literal values: ``flag``,
-    ``not flag``, ``kind == "mlp"``, ``kind != ...``, ``kind in ("a", "b")``, ``x is None``;
-    None when it cannot be told (a parameter the function reassigns is never known)."""
-    def value(expr: cst.BaseExpression) -> object:
-        if isinstance(expr, cst.Name) and expr.value in constants:
-            return constants[expr.value] if expr.value not in rebound else _NOT_LITERAL
-        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
-            items = [value(e.value) for e in expr.elements]
-            return _NOT_LITERAL if _NOT_LITERAL in items else tuple(items)
-        return _literal(expr)
-
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        inner = _decide(test.expression, constants, rebound)
-        return None if inner is None else not inner
-    if isinstance(test, cst.Name):
-        known = value(test)
-        return None if known is _NOT_LITERAL else bool(known)
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        left, right = value(test.left), value(test.comparisons[0].comparator)
-        if left is _NOT_LITERAL or right is _NOT_LITERAL:
-            return None
-        operator = test.comparisons[0].operator
-        try:
-            if isinstance(operator, cst.Equal):
-                return left == right
-            if isinstance(operator, cst.NotEqual):
-                return left != right
-            if isinstance(operator, cst.Is):
-                return left is right if right is None else None
-            if isinstance(operator, cst.IsNot):
-                return left is not right if right is None else None
-            if isinstance(operator, cst.In) and isinstance(right, tuple):
-                return left in right
-            if isinstance(operator, cst.NotIn) and isinstance(right, tuple):
-                return left not in right
-        except TypeError:
-            return None
-    return None
-
 
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
     """A constant string passed at ``position`` or as ``keyword``."""

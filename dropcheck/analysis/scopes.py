@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from dropcheck.analysis.statements import small_statements, walk_statements
 from dropcheck.analysis.walk import visit_readonly
 
 Scope = cst.Module | cst.ClassDef | cst.FunctionDef
@@ -154,3 +155,42 @@ def target_names(target: cst.BaseExpression) -> Iterator[str]:
 
 def parameter_names(function: cst.FunctionDef) -> list[str]:
     return [param.name.value for param in _all_params(function.params)]
+
+
+def function_bound_names(function: cst.FunctionDef, parameters: bool = True) -> frozenset[str]:
+    """Names a function binds, from a statement-level walk (cheaper than a full visit):
+    parameters (unless ``parameters`` is False), assignment/for/with/import targets, nested
+    defs, except names."""
+    names: set[str] = set(parameter_names(function)) if parameters else set()
+
+    def add(target: cst.BaseExpression) -> None:
+        names.update(target_names(target))
+
+    for stmt in walk_statements(function.body, into_defs=False):
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            names.add(stmt.name.value)
+        elif isinstance(stmt, cst.For):
+            add(stmt.target)
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                if item.asname is not None:
+                    add(item.asname.name)
+        elif isinstance(stmt, (cst.Try, cst.TryStar)):
+            for handler in stmt.handlers:
+                if handler.name is not None:
+                    add(handler.name.name)
+        for small in small_statements(stmt):
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    add(target.target)
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                add(small.target)
+            elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                    small.names, cst.ImportStar):
+                for alias in small.names:
+                    bound: cst.BaseExpression = (
+                        alias.asname.name if alias.asname is not None else alias.name)
+                    while isinstance(bound, cst.Attribute):
+                        bound = bound.value
+                    add(bound)
+    return frozenset(names)

@@ -90,12 +90,16 @@ class Sketch:
         self._block_called: list[set[str]] = [set()]
         #: Decorators (with the unit of the function they decorate) and ``with`` items.
         self._contexts: list[tuple[ast.expr, int]] = []
+        #: Top-level functions by name, with their block (layer builders a flow may call).
+        self._function_blocks: dict[str, int] = {}
         for stmt in tree.body:
             block = 0
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 block = len(self._block_dotted)
                 self._block_dotted.append(set())
                 self._block_called.append(set())
+                if not isinstance(stmt, ast.ClassDef):
+                    self._function_blocks.setdefault(stmt.name, block)
             self._walk(stmt, block)
 
     # -- collection ------------------------------------------------------------------------
@@ -297,7 +301,8 @@ class Sketch:
         """Whether one layer flow (a Sequential, or a module class's forward) may hold a layer
         named in ``first`` and one named in ``second``. A flow's layers come from the block
         (top-level class or function) that holds it, module-level names, the in-file base
-        classes of its class (``self.attr`` set there) and, ``into_local_classes``, what the
+        classes of its class (``self.attr`` set there), the file's functions it calls (layer
+        builders whose lists it spreads) and, ``into_local_classes``, what the
         file's module classes it builds return (which walk_back follows)."""
         refs = self._block_references
         count = len(refs)
@@ -316,12 +321,19 @@ class Sketch:
         flows = self._block_has_flow
         if not any(flows):
             return False
-        has_first = closure(first, bases_of)
-        via = bases_of
+        # layer builders: the file's functions a block (or the module) calls, whose returned
+        # lists a Sequential spreads (`nn.Sequential(*conv_block(...))`)
+        module_called = self._block_called[0]
+        functions = self._function_blocks
+        with_builders = [bases_of[block] | {functions[name] for name in (
+            self._block_called[block] | module_called) if name in functions}
+            for block in range(count)]
+        has_first = closure(first, with_builders)
+        via = with_builders
         if into_local_classes:
-            module_called = self._block_called[0]
-            via = [bases_of[block] | {b for name in (self._block_called[block] | module_called)
-                                      for b in defined.get(name, ())}
+            via = [with_builders[block] | {b for name in (self._block_called[block]
+                                                          | module_called)
+                                           for b in defined.get(name, ())}
                    for block in range(count)]
         has_second = closure(second, via) if second is not None else flows
         return any(f and a and b for f, a, b in zip(flows, has_first, has_second, strict=True))
