@@ -28,7 +28,7 @@ def decide(test: cst.BaseExpression, constants: dict[str, object],
            rebound: frozenset[str]) -> bool | None:
     """The truth of an ``if`` test over parameters with known literal values: ``flag``,
     ``not flag``, ``kind == "mlp"``, ``kind != ...``, ``drop > 0``, ``kind in ("a", "b")``,
-    ``x is None``;
+    ``x is None``, and ``and``/``or`` of those;
     None when it cannot be told (a parameter the function reassigns is never known)."""
     def value(expr: cst.BaseExpression) -> object:
         if isinstance(expr, cst.Name) and expr.value in constants:
@@ -38,6 +38,16 @@ def decide(test: cst.BaseExpression, constants: dict[str, object],
             return NOT_LITERAL if NOT_LITERAL in items else tuple(items)
         return literal(expr)
 
+    if isinstance(test, cst.BooleanOperation):
+        first = decide(test.left, constants, rebound)
+        second = decide(test.right, constants, rebound)
+        if isinstance(test.operator, cst.And):
+            if first is False or second is False:
+                return False
+            return True if first is True and second is True else None
+        if first is True or second is True:
+            return True
+        return False if first is False and second is False else None
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         inner = decide(test.expression, constants, rebound)
         return None if inner is None else not inner
