@@ -26,6 +26,8 @@ WRAPPERS: frozenset[str] = frozenset({
     "torch.nn.parallel.distributed.DistributedDataParallel",
     "torch.distributed.fsdp.FullyShardedDataParallel",
     "torch.compile",
+    # builds a GraphModule around the model's own submodules and sets it to the model's mode
+    "torchvision.models.feature_extraction.create_feature_extractor",
 })
 #: torch.nn containers: what they are built from may be existing models (a backbone).
 CONTAINERS: frozenset[str] = frozenset(
