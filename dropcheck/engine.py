@@ -25,6 +25,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from dropcheck.analysis import project
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.analysis.walk import child_nodes
@@ -204,7 +205,8 @@ def _lint_unsuppressed(path: str, data: bytes, options: LintOptions) -> list[Fin
     # parse in this process: LibCST's native parser has crashed the process (segfault at
     # ~1,500 nested brackets) or used many GB on inputs CPython rejects.
     # Deep but valid code parses there; the sketch's second filter stage runs on the same tree.
-    rejected, rules = _with_deep_stack(lambda: _parse_and_select(data, rules, options.prefilter))
+    rejected, rules = _with_deep_stack(
+        lambda: _parse_and_select(data, rules, options.prefilter, path))
     if rejected is None:
         if not rules:
             return []  # nothing selected can match and the file is valid: no LibCST parse
@@ -240,7 +242,7 @@ def _cpython_rejects(data: bytes) -> BaseException | None:
 
 
 def _parse_and_select(
-    data: bytes, rules: Sequence[type[Rule]], prefilter: bool
+    data: bytes, rules: Sequence[type[Rule]], prefilter: bool, path: str | None = None,
 ) -> tuple[BaseException | None, list[type[Rule]]]:
     """CPython's verdict on the file, and the rules that may report on it: with the
     pre-filter, those whose ``could_match`` holds on a sketch of CPython's tree (LibCST, ~10x
@@ -249,7 +251,7 @@ def _parse_and_select(
     if tree is None or not prefilter or not rules:
         return rejected, list(rules)
     try:
-        sketch = Sketch(tree)
+        sketch = Sketch(tree, path)
     except Exception:  # the sketch only saves time: without it, every rule runs
         return rejected, list(rules)
     return rejected, [rule for rule in rules if _could_match(rule, sketch)]
@@ -526,7 +528,8 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             faulthandler.disable()  # an expected crash here is a DC000, not a stack dump
             _limit_memory(ISOLATED_MEMORY)
-            payload = pickle.dumps(function())
+            # the files it consulted travel with the findings (the cache must know them)
+            payload = pickle.dumps((function(), project.consulted()))
             with open(write_end, "wb") as pipe:
                 pipe.write(payload)
         except BaseException:
@@ -565,8 +568,9 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
         reason = f"the parser crashed ({name}); the code may be nested too deeply"
     if reason is None:
         try:
-            findings: list[Finding] = pickle.loads(b"".join(chunks))
-            return findings
+            findings, consulted = pickle.loads(b"".join(chunks))
+            project.record(consulted)
+            return list(findings)
         except Exception:
             reason = "the analysis process ended without a result"
     return [not_analysed(path, reason)]

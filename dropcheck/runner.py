@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from dropcheck.analysis import project
 from dropcheck.cache import Cache, content_hash, open_cache
 from dropcheck.discovery import iter_files
 from dropcheck.engine import (
@@ -106,6 +107,8 @@ def lint_paths(
                 findings.extend(hit)
                 continue
             result = lint_path(path, options)
+            if project.consulted():
+                digest = None  # depends on other files: not cached (see lint_file)
         stats.linted += 1
         findings.extend(result)
         if cache is not None and st is not None and digest is not None:
@@ -151,9 +154,13 @@ def lint_file(path: str, options: LintOptions, expected: str | None,
     digest = content_hash(data)
     if digest == expected:
         return path, st, digest, None
-    if isolate:
-        return path, st, digest, lint_isolated(path, options, timeout)
-    return path, st, digest, lint_path(path, options)
+    project.consulted()  # forget what an earlier lint in this process read
+    result = lint_isolated(path, options, timeout) if isolate else lint_path(path, options)
+    if project.consulted():
+        # findings that depend on other files of the project (a model class imported from
+        # models.py) are not cached: an edit there must show here on the next run
+        return path, st, None, result
+    return path, st, digest, result
 
 
 def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:

@@ -128,7 +128,7 @@ class FileContext:
             name for name, stmts in self.module_bindings.bindings.items()
             if all(isinstance(s, (cst.Assign, cst.AnnAssign)) for s in stmts))
         return ModelModes(self.module, self.imports, self.classes, assigned, self.constants,
-                          test_file=is_test_file(self.path))
+                          test_file=is_test_file(self.path), path=self.path)
 
     def in_module_method(self) -> bool:
         """Whether the visited node is inside a method of an ``nn.Module`` subclass."""

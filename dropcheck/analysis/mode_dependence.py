@@ -10,6 +10,7 @@ A model is mode dependent when something in it behaves differently in training m
 A module class of the file is analysed with the constant arguments its constructor call passes
 (``Block(dim, 0.0)`` builds ``nn.Dropout(dropout)`` with a rate of 0: nothing), and a same-file
 factory function (``def conv_bn(...): return nn.Sequential(...)``) is analysed like a class body.
+A module class imported from another file of the project is read there (analysis/project.py).
 A submodule we cannot see (an unknown class, a factory from another file, a base class from
 another package) counts as both, so that only a *visible* model without such layers is known to
 be mode independent.
@@ -17,6 +18,7 @@ be mode independent.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.project import lookup_class
 from dropcheck.analysis.scopes import Scope, parameter_names
 from dropcheck.analysis.torch_api import (
     DROPOUT_MODULES,
@@ -46,24 +49,42 @@ from dropcheck.analysis.walk import visit_readonly
 
 @dataclass(frozen=True)
 class Dependence:
-    """How a module's output may depend on the mode (both False: it does not)."""
+    """How a module's output may depend on the mode: what is known to be in it (dropout, batch
+    statistics), and whether some of it could not be seen (which may be either)."""
 
-    stochastic: bool = False
-    statistics: bool = False
+    dropout: bool = False
+    batch_statistics: bool = False
+    unknown: bool = False
+
+    @property
+    def stochastic(self) -> bool:
+        """It may drop units in training mode."""
+        return self.dropout or self.unknown
+
+    @property
+    def statistics(self) -> bool:
+        """It may normalise with batch statistics in training mode."""
+        return self.batch_statistics or self.unknown
 
     @property
     def any(self) -> bool:
-        return self.stochastic or self.statistics
+        return self.dropout or self.batch_statistics or self.unknown
+
+    @property
+    def known(self) -> bool:
+        """Whether the analysis saw everything (or found a mode-dependent layer anyway)."""
+        return not self.unknown or self.dropout or self.batch_statistics
 
     def __or__(self, other: Dependence) -> Dependence:
-        return Dependence(self.stochastic or other.stochastic,
-                          self.statistics or other.statistics)
+        return Dependence(self.dropout or other.dropout,
+                          self.batch_statistics or other.batch_statistics,
+                          self.unknown or other.unknown)
 
 
 INDEPENDENT = Dependence()
-STOCHASTIC = Dependence(stochastic=True)
-STATISTICS = Dependence(statistics=True)
-UNKNOWN_DEPENDENCE = Dependence(True, True)
+STOCHASTIC = Dependence(dropout=True)
+STATISTICS = Dependence(batch_statistics=True)
+UNKNOWN_DEPENDENCE = Dependence(unknown=True)
 
 #: Constant values of a callee's parameters at one call (None: not a constant).
 Env = Mapping[str, Number | None]
@@ -77,6 +98,10 @@ _HARMLESS_CALLEES = frozenset({
     "zip", "enumerate", "sorted", "reversed", "sum", "any", "all", "map",
 })
 _HARMLESS_PREFIXES = ("math.", "numpy.", "warnings.", "logging.")
+#: Builtins (``ValueError(...)`` in a constructor builds no submodule).
+_BUILTINS = frozenset(dir(builtins))
+#: Bases of a class that is certainly no torch module.
+_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
 _NN = "torch.nn."
 #: Layers whose only mode dependence is their ``dropout`` argument.
 _DROPOUT_ARGUMENT_LAYERS = frozenset(_NN + n for n in (
@@ -110,11 +135,16 @@ class ModeDependence:
     """Memoised mode dependence of the file's module classes, factories and layer calls."""
 
     def __init__(self, classes: ClassIndex, imports: ImportTable,
-                 constants: ConstantEvaluator, module: cst.Module) -> None:
+                 constants: ConstantEvaluator, module: cst.Module,
+                 path: str | None = None) -> None:
         self.classes = classes
         self.imports = imports
         self.constants = constants
         self.module = module
+        #: The file's path, to find classes imported from other files of its project (None:
+        #: do not look; the analysis of such another file looks no further).
+        self.path = path
+        self._others: dict[int, ModeDependence] = {}
         self.functions: dict[str, cst.FunctionDef] = {
             stmt.name.value: stmt for stmt in module.body if isinstance(stmt, cst.FunctionDef)}
         self._memo: dict[tuple[int, tuple[tuple[str, Number | None], ...]], Dependence] = {}
@@ -131,12 +161,12 @@ class ModeDependence:
         if qualified is not None:
             if is_torch_layer(qualified):
                 return self._torch_layer(qualified, call, scopes, {})
-            return UNKNOWN_DEPENDENCE
+            imported = self.imported(qualified, call, scopes)
+            return imported[1] if imported is not None else UNKNOWN_DEPENDENCE
         name = dotted_name(call.func)
         local = self.classes.by_name.get(name) if name else None
         if local is not None and local.is_module:
-            init = local.methods.get("__init__")
-            return self.of_class(local, self.env(init, call, scopes) if init else None)
+            return self.of_class(local, self.call_env(local, call, scopes))
         function = self.functions.get(name) if name else None
         if function is not None:
             return self.of_factory(function, self.env(function, call, scopes))
@@ -149,6 +179,57 @@ class ModeDependence:
             visit_readonly(function.body, finder)
             return finder.found
         return self._memoised(function, env, compute)
+
+    def init_of(self, info: ClassInfo) -> tuple[ClassInfo, cst.FunctionDef] | None:
+        """The class whose ``__init__`` a constructor call of ``info`` runs: its own, or the
+        first in-file base class's that defines one (``class GCN(BasicGNN)`` without one)."""
+        seen: set[int] = set()
+        current: ClassInfo | None = info
+        while current is not None and id(current.node) not in seen:
+            seen.add(id(current.node))
+            init = current.methods.get("__init__")
+            if init is not None:
+                return current, init
+            bases = [self.classes.by_name.get(dotted_name(b) or "") for b in current.bases]
+            current = next((b for b in bases if b is not None and b.is_module), None)
+        return None
+
+    def call_env(self, info: ClassInfo, call: cst.Call | None, scopes: tuple[Scope, ...],
+                 caller: Env | None = None, definer: ModeDependence | None = None,
+                 ) -> Env | None:
+        """The constants a call of class ``info`` (defined where ``definer`` analyses) binds to
+        the ``__init__`` it runs; None when it cannot be told."""
+        found = (definer or self).init_of(info)
+        if found is None or call is None:
+            return None
+        return self.env(found[1], call, scopes, caller, definer)
+
+    def imported(self, qualified: str, call: cst.Call | None = None,
+                 scopes: tuple[Scope, ...] | None = None, caller: Env | None = None,
+                 ) -> tuple[bool, Dependence] | None:
+        """For a class imported from another file of the project (``from models import Net``):
+        whether it is a torch module, and its mode dependence as that file defines it. None
+        when it cannot be told: not a project file, a class whose bases are unknown, or a
+        module whose layers that file does not show either (built by factories from elsewhere)."""
+        if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
+                ".", 1)[-1][:1].isupper():
+            return None
+        found = lookup_class(self.path, qualified)
+        if found is None:
+            return None
+        parsed, info = found
+        if info.is_module:
+            other = self._others.get(id(parsed))
+            if other is None:
+                other = self._others[id(parsed)] = ModeDependence(
+                    parsed.classes, parsed.imports, parsed.constants, parsed.module)
+            env = self.call_env(info, call, scopes or (self.module,), caller, other)
+            dependence = other.of_class(info, env)
+            # a class whose layers could not be seen there either stays unknown, as before
+            return (True, dependence) if dependence.known else None
+        if all(dotted_name(base) in _PLAIN_BASES for base in info.bases):
+            return False, INDEPENDENT  # a plain class (a predictor wrapper): no model
+        return None
 
     # -- internals -------------------------------------------------------------------------
     def _memoised(self, node: cst.CSTNode, env: Env | None,
@@ -163,9 +244,11 @@ class ModeDependence:
         return result
 
     def env(self, function: cst.FunctionDef, call: cst.Call, scopes: tuple[Scope, ...],
-            caller: Env | None = None) -> Env:
+            caller: Env | None = None, definer: ModeDependence | None = None) -> Env:
         """Constant arguments of ``call`` (or the parameters' constant defaults), by name;
-        ``caller`` holds the constants of the calling function's own parameters."""
+        ``caller`` holds the constants of the calling function's own parameters, ``definer``
+        analyses the file that defines ``function`` (where its defaults are read)."""
+        definer = definer or self
         names = parameter_names(function)
         if names and names[0] in ("self", "cls"):
             names = names[1:]
@@ -191,7 +274,7 @@ class ModeDependence:
             if starred or param is None or param.default is None:
                 env[name] = None
             else:
-                env[name] = self.constants.evaluate(param.default, (self.module,))
+                env[name] = definer.constants.evaluate(param.default, (definer.module,))
         return env
 
     def _class(self, info: ClassInfo, env: Env | None) -> Dependence:
@@ -205,6 +288,10 @@ class ModeDependence:
                 if (qualified in MODULE_BASES or last in MODULE_BASE_NAMES) and last in (
                         "Module", "LightningModule"):
                     continue
+                imported = self.imported(qualified)
+                if imported is not None and imported[0]:
+                    found |= imported[1]  # a base class in another file of the project
+                    continue
                 return UNKNOWN_DEPENDENCE  # PreTrainedModel, torchvision ResNet, ...
             name = dotted_name(base)
             local = self.classes.by_name.get(name) if name else None
@@ -213,9 +300,13 @@ class ModeDependence:
                     continue
                 return UNKNOWN_DEPENDENCE
             if local.is_module:
-                # a base's __init__ receives what super().__init__(...) passes: unknown here
-                found |= self.of_class(local)
-        finder = _Finder(self, env, (self.module, info.node))
+                # the base whose __init__ a call of this class runs gets the call's constants;
+                # any other base's __init__ receives what super().__init__(...) passes: unknown
+                inherits = "__init__" not in info.methods and env is not None and (
+                    self.init_of(local) is not None)
+                found |= self.of_class(local, env if inherits else None)
+        finder = _Finder(self, env if "__init__" in info.methods else None,
+                         (self.module, info.node))
         visit_readonly(info.node.body, finder)
         return found | finder.found
 
@@ -291,7 +382,8 @@ class _Finder(cst.CSTVisitor):
 
     @property
     def done(self) -> bool:
-        return self.found == UNKNOWN_DEPENDENCE
+        found = self.found
+        return found.unknown and found.dropout and found.batch_statistics
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.scopes.append(node)
@@ -302,7 +394,7 @@ class _Finder(cst.CSTVisitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if node.attr.value == "training":
-            self.found = UNKNOWN_DEPENDENCE
+            self.found |= UNKNOWN_DEPENDENCE
         return not self.done
 
     def visit_Assign(self, node: cst.Assign) -> bool:
@@ -317,10 +409,11 @@ class _Finder(cst.CSTVisitor):
         if qualified is not None:
             harmless = qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES)
         else:
-            harmless = name is None or name in _HARMLESS_CALLEES or "." in name or (
-                name in self.owner.classes.by_name) or name in self.owner.functions
+            harmless = (name is None or name in _HARMLESS_CALLEES or name in _BUILTINS
+                        or "." in name or name in self.owner.classes.by_name
+                        or name in self.owner.functions)
         if not harmless:
-            self.found = UNKNOWN_DEPENDENCE
+            self.found |= UNKNOWN_DEPENDENCE
         return not self.done
 
     def visit_Call(self, node: cst.Call) -> bool:
@@ -344,7 +437,11 @@ class _Finder(cst.CSTVisitor):
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True
             if qualified.rsplit(".", 1)[-1][:1].isupper():
-                self.found = UNKNOWN_DEPENDENCE  # a class from elsewhere: unseen layers
+                imported = owner.imported(qualified, node, scopes, self.env)
+                if imported is not None:
+                    self.found |= imported[1]  # a class of another project file
+                    return True
+                self.found |= UNKNOWN_DEPENDENCE  # a class from elsewhere: unseen layers
                 return False
             return True
         name = dotted_name(node.func)
@@ -353,19 +450,18 @@ class _Finder(cst.CSTVisitor):
         local = owner.classes.by_name.get(name)
         if local is not None:
             if local.is_module:
-                init = local.methods.get("__init__")
-                env = owner.env(init, node, scopes, self.env) if init is not None else None
-                self.found |= owner.of_class(local, env)
+                self.found |= owner.of_class(local, owner.call_env(local, node, scopes, self.env))
             return True
         function = owner.functions.get(name)
         if function is not None:
             self.found |= owner.of_factory(function, owner.env(function, node, scopes, self.env))
             return True
-        if name in _HARMLESS_CALLEES or name.startswith("self.") or "." in name:
+        if (name in _HARMLESS_CALLEES or name in _BUILTINS or name.startswith("self.")
+                or "." in name):
             # methods of self or of values (x.view(...)), builtins
             return True
         if name[:1].isupper():
-            self.found = UNKNOWN_DEPENDENCE  # an unknown class
+            self.found |= UNKNOWN_DEPENDENCE  # an unknown class
             return False
         return True
 

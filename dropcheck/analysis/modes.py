@@ -41,7 +41,12 @@ from dropcheck.analysis.mode_dependence import (
     ModeDependence,
     is_torch_layer,
 )
-from dropcheck.analysis.scopes import function_bound_names, parameter_names, target_names
+from dropcheck.analysis.scopes import (
+    Scope,
+    function_bound_names,
+    parameter_names,
+    target_names,
+)
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
 from dropcheck.analysis.test_code import is_test_function
 from dropcheck.analysis.walk import child_nodes, visit_readonly
@@ -324,20 +329,22 @@ class ModelModes:
 
     def __init__(self, module: cst.Module, imports: ImportTable, classes: ClassIndex,
                  module_names: frozenset[str] = frozenset(),
-                 constants: ConstantEvaluator | None = None, test_file: bool = False) -> None:
+                 constants: ConstantEvaluator | None = None, test_file: bool = False,
+                 path: str | None = None) -> None:
         #: Names the module assigns (candidates for global models read by functions).
         self.module_names = module_names
         self.module = module
         self.imports = imports
         self.classes = classes
         self.dependence = ModeDependence(classes, imports,
-                                         constants or ConstantEvaluator(module), module)
+                                         constants or ConstantEvaluator(module), module, path)
         self.functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[int, dict[str, cst.FunctionDef]] = {}
         self.class_of: dict[int, cst.ClassDef] = {}
         self.test_file = test_file
-        #: The function a nested function is defined in.
+        #: The function a nested function is defined in, and the closures of each function.
         self.enclosing: dict[int, cst.FunctionDef] = {}
+        self.nested: dict[int, dict[str, cst.FunctionDef]] = {}
         self.units: list[cst.Module | cst.FunctionDef] = [module]
         self._summaries: dict[tuple[int, Constants], Summary] = {}
         self._summary_runs: dict[int, FlowResult] = {}
@@ -359,6 +366,9 @@ class ModelModes:
                 self.units.append(stmt)
                 if enclosing is not None:
                     self.enclosing[id(stmt)] = enclosing
+                    if owner is None:
+                        self.nested.setdefault(id(enclosing), {}).setdefault(
+                            stmt.name.value, stmt)
                 if owner is not None:
                     self.methods.setdefault(id(owner), {}).setdefault(stmt.name.value, stmt)
                     self.class_of[id(stmt)] = owner
@@ -582,6 +592,13 @@ class ModelModes:
         if isinstance(func, cst.Name):
             if func.value in self.imports.aliases:
                 return None
+            # a closure defined in the calling function (or one around it) comes first
+            scope = unit if isinstance(unit, cst.FunctionDef) else None
+            while scope is not None:
+                nested = self.nested.get(id(scope), {}).get(func.value)
+                if nested is not None:
+                    return nested, False
+                scope = self.enclosing.get(id(scope))
             found = self.functions.get(func.value)
             return (found, False) if found is not None else None
         if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
@@ -686,6 +703,17 @@ class Walker:
             else:
                 self._local_names = frozenset()
         return self._local_names
+
+    @functools.cached_property
+    def _enclosing_names(self) -> frozenset[str]:
+        """Names bound by the functions a closure is defined in (read from the caller)."""
+        names: set[str] = set()
+        scope = self.owner.enclosing.get(id(self.unit)) if isinstance(
+            self.unit, cst.FunctionDef) else None
+        while scope is not None:
+            names |= function_bound_names(scope)
+            scope = self.owner.enclosing.get(id(scope))
+        return frozenset(names)
 
     @functools.cached_property
     def _reassigned(self) -> frozenset[str]:
@@ -816,9 +844,11 @@ class Walker:
         if isinstance(self.unit, cst.FunctionDef):
             head = key.split(".", 1)[0]
             if (head == "self" and "." in key and "self" in self._parameters) or (
-                    key in self.owner.module_names and key not in self.local_names):
-                # `self.attr` or a module-level global read by a helper: whatever the caller
-                # had (ENTRY), mapped by name at each call site
+                    key not in self.local_names and (key in self.owner.module_names
+                                                     or key in self._enclosing_names)):
+                # `self.attr`, a module-level global read by a helper, or a variable of the
+                # function a closure is defined in: whatever the caller had (ENTRY), mapped by
+                # name at each call site
                 return frozenset({self._parameter(state, key)})
         return frozenset()
 
@@ -1259,6 +1289,16 @@ class Walker:
                     # around a backbone): the wrapped model's mode is what matters
                     return wrapped
                 return self._built(call, self._dependence(call), state)
+        if qualified is not None:
+            imported = self.owner.dependence.imported(qualified, call, self._scopes)
+            if imported is not None:
+                # a class of another project file: a model with its layers, or a plain class
+                # (a predictor that evaluates its own model) that is no model at all
+                is_module, dependence = imported
+                if is_module:
+                    return self._wrapped(call, args) or self._built(call, dependence, state)
+                self._touch_unknown(args, call, state)
+                return frozenset()
         if qualified is not None and _config_constructor(qualified, call):
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
@@ -1303,11 +1343,15 @@ class Walker:
         info = self.owner.classes.by_name.get(name)
         return info if info is not None and info.is_module else None
 
+    @property
+    def _scopes(self) -> tuple[Scope, ...]:
+        """Where this unit's expressions are read (for constant arguments)."""
+        return (self.owner.module,) if self.unit is self.owner.module else (
+            self.owner.module, self.unit)
+
     def _dependence(self, call: cst.Call) -> Dependence:
         """The mode dependence of what ``call`` builds, its arguments read in this unit."""
-        scopes = (self.owner.module,) if self.unit is self.owner.module else (
-            self.owner.module, self.unit)
-        return self.owner.dependence.of_call(call, scopes)
+        return self.owner.dependence.of_call(call, self._scopes)
 
     def _built(self, call: cst.Call, dependent: Dependence, state: State,
                ) -> frozenset[ModelObject]:

@@ -20,6 +20,7 @@ from dropcheck.analysis import mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
 from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
+from dropcheck.analysis.project import module_file
 from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
@@ -70,7 +71,9 @@ class Unit:
 class Sketch:
     """What a file mentions, resolved through its imports, collected in one walk."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, path: str | None = None) -> None:
+        #: The file's path: classes imported from other files of its project build models too.
+        self.path = path
         #: Every qualified name each imported local name may stand for.
         self.aliases: dict[str, set[str]] = {}
         self.star_modules: list[str] = []
@@ -543,10 +546,22 @@ class Sketch:
                         or name in mode_api.TRAIN_MODE_FACTORIES
                         or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
                         or name == "torch.nn.Module.train"
-                        or _maybe_config_constructor(name, call)):
+                        or _maybe_config_constructor(name, call)
+                        or self._project_class(name)):
                     found.add(unit)
                     break
         return found
+
+    def _project_class(self, qualified: str) -> bool:
+        """Whether a capitalised imported name may be a class of another file of the project
+        (its module is a project file): the mode analysis reads such a class there."""
+        if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
+                ".", 1)[-1][:1].isupper():
+            return False
+        module = qualified.rpartition(".")[0]
+        if not module.strip("."):
+            module = qualified[: len(qualified) - len(qualified.lstrip("."))]
+        return bool(module) and module_file(self.path, module) is not None
 
     @cached_property
     def inference_sites(self) -> set[int]:

@@ -1,0 +1,186 @@
+"""Classes from other files of the same project: where an import leads, and what is there.
+
+A script's model usually lives in another file (``from models import Net``,
+``from .modules import Block``, ``from mypkg.engine import Predictor``). The mode rules ask
+this module what such a class is: a torch module (and which of its layers depend on the mode),
+or a plain class (a predictor wrapper, a config), which is no model at all.
+
+Where an import leads is decided without importing anything, as Python would find the module
+for a script run from its own folder or a package run from the project root: a relative import
+from the importing file's package; an absolute one (``a.b``) from the importing file's folder or
+any folder above it (also their ``src/``), up to the project root (the nearest folder with a
+``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``). Installed packages are never
+searched here. Files are parsed once per process; each lint records the files it consulted
+(:func:`consulted`), so that a result that depends on other files is never served stale from
+the result cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import libcst as cst
+
+from dropcheck.analysis.classes import ClassIndex, ClassInfo
+from dropcheck.analysis.constants import ConstantEvaluator
+from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.statements import walk_statements
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_MAX_LEVELS = 8
+_MAX_HOPS = 3  # re-exports followed (`from .defaults import Predictor` in a package __init__)
+_MAX_BYTES = 2_000_000
+_SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
+
+
+@dataclass
+class ProjectFile:
+    """One parsed file of the project, with the analyses a class lookup needs."""
+
+    path: Path
+    module: cst.Module
+
+    @cached_property
+    def imports(self) -> ImportTable:
+        nodes: list[cst.Import | cst.ImportFrom] = []
+        local: set[str] = set()
+        for stmt in walk_statements(self.module):
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                local.add(stmt.name.value)
+            if isinstance(stmt, cst.SimpleStatementLine):
+                nodes.extend(s for s in stmt.body if isinstance(s, (cst.Import, cst.ImportFrom)))
+        return ImportTable(nodes, local)
+
+    @cached_property
+    def classes(self) -> ClassIndex:
+        return ClassIndex(self.module, self.imports)
+
+    @cached_property
+    def constants(self) -> ConstantEvaluator:
+        return ConstantEvaluator(self.module)
+
+
+#: Parsed files by path, with the hash of the bytes parsed (None: not parsable).
+_FILES: dict[Path, tuple[str, ProjectFile | None]] = {}
+#: Files consulted by the current lint, with the hash of the bytes that were read.
+_CONSULTED: dict[str, str] = {}
+
+
+def consulted() -> dict[str, str]:
+    """The files the current lint read besides its own (path -> content hash), then forgets
+    them: the runner calls it once per linted file."""
+    found = dict(_CONSULTED)
+    _CONSULTED.clear()
+    return found
+
+
+def record(files: dict[str, str]) -> None:
+    """Files a child process consulted for the current lint (see engine._isolated)."""
+    _CONSULTED.update(files)
+
+
+def _parse(path: Path) -> ProjectFile | None:
+    """The parsed file; re-parsed when its bytes changed since (a long-lived process)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    _CONSULTED[str(path)] = digest
+    cached = _FILES.get(path)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    parsed: ProjectFile | None = None
+    if len(data) <= _MAX_BYTES:
+        try:
+            parsed = ProjectFile(path, cst.parse_module(data))
+        except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
+            parsed = None
+    _FILES[path] = (digest, parsed)
+    return parsed
+
+
+def _is_root(folder: Path) -> bool:
+    return any((folder / marker).exists() for marker in _ROOT_MARKERS)
+
+
+def _search_folders(importer: Path) -> list[Path]:
+    """The importing file's folder and those above it, up to the project root."""
+    folders: list[Path] = []
+    folder = importer.parent
+    for _ in range(_MAX_LEVELS):
+        folders.append(folder)
+        if _is_root(folder) or folder.parent == folder:
+            break
+        folder = folder.parent
+    return folders
+
+
+def module_file(importer: str, module: str) -> Path | None:
+    """The project file an import of ``module`` from ``importer`` loads, if any."""
+    return _module_file(os.path.dirname(os.path.abspath(importer)), module)
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(folder: str, module: str) -> Path | None:
+    path = Path(folder) / "__importer__.py"
+    if any(part in _SKIP_PARTS for part in path.parts):
+        return None
+    if module.startswith("."):
+        level = len(module) - len(module.lstrip("."))
+        base = path.parent
+        for _ in range(level - 1):
+            base = base.parent
+        rest = module.lstrip(".")
+        return _file_in(base, rest.split(".") if rest else [])
+    parts = module.split(".")
+    for above in _search_folders(path):
+        for base in (above, above / "src"):
+            found = _file_in(base, parts)
+            if found is not None:
+                return found
+    return None
+
+
+def _file_in(base: Path, parts: list[str]) -> Path | None:
+    if not parts:
+        init = base / "__init__.py"
+        return init if init.is_file() else None
+    target = base.joinpath(*parts)
+    for candidate in (target.with_name(target.name + ".py"), target / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo] | None:
+    """The class an imported name (``models.Net``, ``.modules.Block``) stands for, when it is
+    defined in a file of the project."""
+    current, name = importer, qualified
+    for _ in range(_MAX_HOPS):
+        rest = name.lstrip(".")
+        dots = name[: len(name) - len(rest)]
+        inner, _, attr = rest.rpartition(".")
+        module = dots + inner  # `from . import Net` -> ".Net": module ".", name "Net"
+        if not module or not attr:
+            return None
+        path = module_file(current, module)
+        if path is None:
+            return None
+        parsed = _parse(path)
+        if parsed is None:
+            return None
+        info = parsed.classes.by_name.get(attr)
+        if info is not None:
+            return parsed, info
+        # a re-export: `from .defaults import DefaultPredictor` in a package's __init__
+        forwarded = parsed.imports.aliases.get(attr)
+        if forwarded is None:
+            return None
+        current, name = str(path), forwarded
+    return None
