@@ -14,7 +14,8 @@ from dropcheck import __version__
 from dropcheck.cache import DEFAULT_CACHE_DIR
 from dropcheck.config import ConfigError, FileSettings, Overrides, Resolver, explicitly_excluded
 from dropcheck.discovery import iter_files
-from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, LintOptions
+from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, ISOLATED_TIMEOUT, LintOptions
+from dropcheck.entry import interrupted
 from dropcheck.findings import NOT_ANALYSED_CODE, Finding
 from dropcheck.output import FORMATS, render
 from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
@@ -104,6 +105,10 @@ class _ByteSize(click.ParamType):
 @click.option("--max-file-size", type=_ByteSize(), default=DEFAULT_MAX_FILE_BYTES,
               show_default="2MB", metavar="SIZE",
               help="Larger files are not parsed (DC000); bytes, or with a KB/MB suffix.")
+@click.option("--file-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=ISOLATED_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="Stop analysing a file after SECONDS and report it as DC000 (a "
+              "pathological input), with any --jobs.")
 @click.option("--no-prefilter", is_flag=True, hidden=True,
               help="Parse every file (for testing that the pre-filter changes nothing).")
 @click.version_option(__version__, "--version", prog_name="dropcheck")
@@ -130,6 +135,7 @@ def check(
     no_cache: bool,
     cache_dir: str,
     max_file_size: int,
+    file_timeout: float,
     no_prefilter: bool,
 ) -> None:
     """Find dropout misuse in PyTorch code under PATHS (files, folders, notebooks)."""
@@ -158,7 +164,9 @@ def check(
                        max_file_bytes=max_file_size)
     stats = RunStats()
     lint_paths = functools.partial(
-        run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir),
+        run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir,
+                                  file_timeout=file_timeout,
+                                  started=_say_started if verbose else None),
         stats=stats)
     fixed: list[FileFix] = []
     run = _fixer(fixed, unsafe=unsafe_fixes, write=not show_diff, lint=lint_paths) \
@@ -188,14 +196,14 @@ def check(
     report = render(output_format, findings, color=color, statistics=statistics)
     if output_file is not None:
         try:
-            with open(output_file, "w", encoding="utf-8", newline="") as handle:
-                handle.write(report)
+            with open(output_file, "wb") as handle:
+                handle.write(_encoded(report, "utf-8"))
         except OSError as error:
             sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
                              f"{error.strerror or error}\n")
             sys.exit(EXIT_ERROR)
     else:
-        sys.stdout.write(report)
+        _write_stdout(report)
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
         sys.exit(EXIT_ERROR)
     if fix and exit_non_zero_on_fix:
@@ -223,7 +231,7 @@ def _print_diff(results: Sequence[FileFix], findings: Sequence[Finding]) -> NoRe
     """``--diff``: the diffs on stdout, a count on stderr; exit 1 when something would change
     (as ruff), 2 when a file could not be analysed."""
     results = sorted(results, key=lambda r: r.path)
-    sys.stdout.write("".join(result.diff() for result in results))
+    _write_stdout("".join(result.diff() for result in results))
     _report_skipped(results)
     count = sum(len(result.applied) for result in results if result.changed)
     sys.stderr.write(f"Would fix {count} finding{'s' if count != 1 else ''}.\n" if count
@@ -270,6 +278,34 @@ def _lint(paths: Sequence[str], resolver: Resolver, base: LintOptions,
         findings.extend(run(files, settings.lint_options(base)))
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+def _encoded(report: str, encoding: str) -> bytes:
+    """The report's bytes. A file name that is not valid UTF-8 reaches the text formats as lone
+    surrogates (PEP 383): they go out as the name's own bytes, as ``ls`` prints them (the
+    formats that must be valid UTF-8 escaped them already); text the encoding cannot hold
+    becomes ``\\x..``/``\\u....`` escapes rather than a crash."""
+    try:
+        return report.encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        return report.encode(encoding, "backslashreplace")
+
+
+def _write_stdout(report: str) -> None:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a replaced stdout (tests, embedding): text is all it takes
+        sys.stdout.write(report)
+        return
+    sys.stdout.flush()
+    buffer.write(_encoded(report, sys.stdout.encoding or "utf-8"))
+    buffer.flush()
+
+
+def _say_started(files: int, workers: int) -> None:
+    # Flushed: a test (or a user watching a long run) waits for this line before interrupting.
+    sys.stderr.write(f"dropcheck: linting {files} file{'s' if files != 1 else ''} in {workers} "
+                     f"worker process{'es' if workers != 1 else ''}\n")
+    sys.stderr.flush()
 
 
 def _config_error(error: ConfigError) -> NoReturn:
@@ -321,8 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule",
                      standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
-        sys.stderr.write("dropcheck: interrupted\n")
-        sys.exit(130)
+        interrupted()
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -8,10 +8,10 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import quote
 
 from dropcheck import __version__
 from dropcheck.findings import NOT_ANALYSED_CODE, NOT_ANALYSED_NAME, Finding
+from dropcheck.output.escape import json_text, uri_path
 from dropcheck.output.rules_info import REPOSITORY, rule_for, rule_url
 from dropcheck.rules import all_rules
 from dropcheck.rules.base import Rule
@@ -26,7 +26,7 @@ def _uri(path: str) -> tuple[str, str | None]:
         return PurePath(path).as_uri(), None
     posix = path.replace(os.sep, "/")
     posix = posix.removeprefix("./")
-    return quote(posix, safe="/"), "%SRCROOT%"
+    return uri_path(posix), "%SRCROOT%"
 
 
 def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
@@ -132,4 +132,4 @@ def format_sarif(findings: Sequence[Finding]) -> str:
             "results": [_result(f, index[f.code]) for f in findings],
         }],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"

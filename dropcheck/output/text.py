@@ -3,11 +3,10 @@ under the finding, then a one-line summary. Colour only when asked (a terminal, 
 
 from __future__ import annotations
 
-import io
-import tokenize
 from collections import Counter
 from collections.abc import Sequence
 
+from dropcheck.encoding import detect_encoding
 from dropcheck.findings import Finding
 
 _RESET, _BOLD, _RED, _BLUE, _CYAN, _YELLOW = (
@@ -57,7 +56,7 @@ class _Sources:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(4_000_000)
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            encoding = detect_encoding(data)
             text = data.decode(encoding, errors="replace")
         except (OSError, SyntaxError, LookupError):
             return None
