@@ -75,6 +75,10 @@ class _ByteSize(click.ParamType):
               help="Comma-separated path patterns to skip as well as the configured ones.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply excludes and .gitignore to paths given explicitly too (pre-commit).")
+@click.option("--stdin-filename", metavar="PATH", type=click.Path(),
+              help="Lint standard input (also `dropcheck -`) under this name: it picks the "
+              "settings, per-file ignores, --force-exclude excludes, a notebook by .ipynb, and "
+              "the path in the report. --fix prints the fixed source; --diff the diff.")
 @click.option("--show-settings", metavar="PATH", type=click.Path(),
               help="Print the effective settings for PATH and exit.")
 @click.option("--output-file", "-o", metavar="FILE", type=click.Path(dir_okay=False),
@@ -121,6 +125,7 @@ def check(
     preview: bool,
     extend_exclude: str | None,
     force_exclude: bool,
+    stdin_filename: str | None,
     show_settings: str | None,
     output_file: str | None,
     statistics: bool,
@@ -158,10 +163,21 @@ def check(
         except ConfigError as error:
             _config_error(error)
         sys.exit(EXIT_CLEAN)
-    if not paths:
+    stdin = stdin_filename is not None or "-" in paths
+    if stdin and tuple(paths) not in ((), ("-",)):
+        raise click.UsageError("standard input ('-' or --stdin-filename) is linted alone: "
+                               "give no other PATH")
+    if not paths and not stdin:
         raise click.UsageError("Missing argument 'PATH...'.")
     base = LintOptions(rules=[], prefilter=not no_prefilter, verbose=verbose,
                        max_file_bytes=max_file_size)
+    if stdin:
+        if add_noqa:
+            raise click.UsageError("--add-noqa edits files; it cannot take standard input")
+        _check_stdin(stdin_filename or "-", resolver, base, output_format=output_format,
+                     output_file=output_file, statistics=statistics, exit_zero=exit_zero,
+                     fix=fix, unsafe=unsafe_fixes, show_diff=show_diff,
+                     exit_non_zero_on_fix=exit_non_zero_on_fix)
     stats = RunStats()
     lint_paths = functools.partial(
         run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir,
@@ -195,13 +211,7 @@ def check(
     color = output_file is None and output_format == "text" and _use_color(sys.stdout)
     report = render(output_format, findings, color=color, statistics=statistics)
     if output_file is not None:
-        try:
-            with open(output_file, "wb") as handle:
-                handle.write(_encoded(report, "utf-8"))
-        except OSError as error:
-            sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
-                             f"{error.strerror or error}\n")
-            sys.exit(EXIT_ERROR)
+        _write_report_file(output_file, report)
     else:
         _write_stdout(report)
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
@@ -212,6 +222,67 @@ def check(
 
 
 Runner = Callable[[Sequence[str], LintOptions], list[Finding]]
+
+
+def _check_stdin(name: str, resolver: Resolver, base: LintOptions, *, output_format: str,
+                 output_file: str | None, statistics: bool, exit_zero: bool, fix: bool,
+                 unsafe: bool, show_diff: bool, exit_non_zero_on_fix: bool) -> NoReturn:
+    """Standard input as the file ``name``, as ruff and flake8 do: the report on stdout, or with
+    ``--fix`` the fixed source on stdout and the report of what remains on stderr (a pipe's
+    consumer reads the code; nothing is written), or with ``--diff`` the diff."""
+    from dropcheck.engine import lint_bytes
+    from dropcheck.fix.run import fix_source
+
+    data = sys.stdin.buffer.read()
+    try:
+        excluded = resolver.force_exclude(name) and explicitly_excluded(resolver, name)
+        options = resolver.settings_for(name).lint_options(base)
+    except ConfigError as error:
+        _config_error(error)
+    if excluded:  # as ruff: nothing to report, and --fix passes the source through
+        if fix:
+            _write_stdout_bytes(data)
+        sys.exit(EXIT_CLEAN)
+    notebook = name.endswith(".ipynb")  # notebooks are reported, never fixed (as files)
+    if show_diff:
+        _print_diff([] if notebook else [fix_source(name, data, options, unsafe=unsafe)],
+                    lint_bytes(name, data, options) if notebook else [])
+    if not fix or notebook:
+        findings = lint_bytes(name, data, options)
+        if fix:
+            _write_stdout_bytes(data)
+        fixed = data
+    else:
+        result = fix_source(name, data, options, unsafe=unsafe)
+        fixed = result.fixed if result.changed and result.fixed is not None else data
+        _write_stdout_bytes(fixed)
+        exit_non_zero_on_fix = _report_fixes([result]) and exit_non_zero_on_fix
+        findings = result.remaining
+    color = output_file is None and output_format == "text" and not fix \
+        and _use_color(sys.stdout)
+    report = render(output_format, findings, color=color, statistics=statistics,
+                    sources={name: fixed})
+    if output_file is not None:
+        _write_report_file(output_file, report)
+    elif fix:
+        sys.stderr.write(report)  # stdout carries the code
+    else:
+        _write_stdout(report)
+    if any(f.code == NOT_ANALYSED_CODE for f in findings):
+        sys.exit(EXIT_ERROR)
+    if fix and exit_non_zero_on_fix:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN)
+
+
+def _write_stdout_bytes(data: bytes) -> None:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+        return
+    sys.stdout.flush()
+    buffer.write(data)
+    buffer.flush()
 
 
 def _fixer(results: list[FileFix], *, unsafe: bool, write: bool, lint: Runner) -> Runner:
@@ -289,6 +360,16 @@ def _encoded(report: str, encoding: str) -> bytes:
         return report.encode(encoding, "surrogateescape")
     except UnicodeEncodeError:
         return report.encode(encoding, "backslashreplace")
+
+
+def _write_report_file(output_file: str, report: str) -> None:
+    try:
+        with open(output_file, "wb") as handle:
+            handle.write(_encoded(report, "utf-8"))
+    except OSError as error:
+        sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
+                         f"{error.strerror or error}\n")
+        sys.exit(EXIT_ERROR)
 
 
 def _write_stdout(report: str) -> None:

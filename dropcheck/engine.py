@@ -618,6 +618,12 @@ def lint_path(path: str, options: LintOptions) -> list[Finding]:
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         return [not_analysed(path, f"cannot read the file: {reason}")]
+    return lint_bytes(path, data, options)
+
+
+def lint_bytes(path: str, data: bytes, options: LintOptions) -> list[Finding]:
+    """A file's bytes that did not come from ``path`` (standard input, an editor's buffer):
+    a notebook when the name ends in ``.ipynb``, Python source otherwise."""
     if path.endswith(".ipynb"):
         return lint_notebook(path, data, options)
     return lint_source(path, data, options)
