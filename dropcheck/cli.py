@@ -18,6 +18,7 @@ from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, ISOLATED_TIMEOUT, LintOptio
 from dropcheck.entry import interrupted
 from dropcheck.findings import NOT_ANALYSED_CODE, Finding
 from dropcheck.output import FORMATS, render
+from dropcheck.output.rules_info import use_docs_url
 from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
 from dropcheck.runner import RunOptions, RunStats
 from dropcheck.runner import lint_paths as run_paths
@@ -169,6 +170,13 @@ def check(
                                "give no other PATH")
     if not paths and not stdin:
         raise click.UsageError("Missing argument 'PATH...'.")
+    try:
+        # The rule pages' base URL: the project's (the config above the first path or the
+        # standard input's name) for the whole report.
+        project = stdin_filename or (paths[0] if paths else ".")
+        use_docs_url(resolver.config_for(project).docs_url)
+    except ConfigError as error:
+        _config_error(error)
     base = LintOptions(rules=[], prefilter=not no_prefilter, verbose=verbose,
                        max_file_bytes=max_file_size)
     if stdin:
