@@ -1,4 +1,4 @@
-from dropcheck.cli import main
+from dropcheck.entry import main
 
 if __name__ == "__main__":
     main()

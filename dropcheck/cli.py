@@ -14,9 +14,11 @@ from dropcheck import __version__
 from dropcheck.cache import DEFAULT_CACHE_DIR
 from dropcheck.config import ConfigError, FileSettings, Overrides, Resolver, explicitly_excluded
 from dropcheck.discovery import iter_files
-from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, LintOptions
+from dropcheck.engine import DEFAULT_MAX_FILE_BYTES, ISOLATED_TIMEOUT, LintOptions
+from dropcheck.entry import interrupted
 from dropcheck.findings import NOT_ANALYSED_CODE, Finding
 from dropcheck.output import FORMATS, render
+from dropcheck.output.rules_info import use_docs_url
 from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
 from dropcheck.runner import RunOptions, RunStats
 from dropcheck.runner import lint_paths as run_paths
@@ -74,6 +76,10 @@ class _ByteSize(click.ParamType):
               help="Comma-separated path patterns to skip as well as the configured ones.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply excludes and .gitignore to paths given explicitly too (pre-commit).")
+@click.option("--stdin-filename", metavar="PATH", type=click.Path(),
+              help="Lint standard input (also `dropcheck -`) under this name: it picks the "
+              "settings, per-file ignores, --force-exclude excludes, a notebook by .ipynb, and "
+              "the path in the report. --fix prints the fixed source; --diff the diff.")
 @click.option("--show-settings", metavar="PATH", type=click.Path(),
               help="Print the effective settings for PATH and exit.")
 @click.option("--output-file", "-o", metavar="FILE", type=click.Path(dir_okay=False),
@@ -104,6 +110,10 @@ class _ByteSize(click.ParamType):
 @click.option("--max-file-size", type=_ByteSize(), default=DEFAULT_MAX_FILE_BYTES,
               show_default="2MB", metavar="SIZE",
               help="Larger files are not parsed (DC000); bytes, or with a KB/MB suffix.")
+@click.option("--file-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=ISOLATED_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="Stop analysing a file after SECONDS and report it as DC000 (a "
+              "pathological input), with any --jobs.")
 @click.option("--no-prefilter", is_flag=True, hidden=True,
               help="Parse every file (for testing that the pre-filter changes nothing).")
 @click.version_option(__version__, "--version", prog_name="dropcheck")
@@ -116,6 +126,7 @@ def check(
     preview: bool,
     extend_exclude: str | None,
     force_exclude: bool,
+    stdin_filename: str | None,
     show_settings: str | None,
     output_file: str | None,
     statistics: bool,
@@ -130,6 +141,7 @@ def check(
     no_cache: bool,
     cache_dir: str,
     max_file_size: int,
+    file_timeout: float,
     no_prefilter: bool,
 ) -> None:
     """Find dropout misuse in PyTorch code under PATHS (files, folders, notebooks)."""
@@ -152,13 +164,33 @@ def check(
         except ConfigError as error:
             _config_error(error)
         sys.exit(EXIT_CLEAN)
-    if not paths:
+    stdin = stdin_filename is not None or "-" in paths
+    if stdin and tuple(paths) not in ((), ("-",)):
+        raise click.UsageError("standard input ('-' or --stdin-filename) is linted alone: "
+                               "give no other PATH")
+    if not paths and not stdin:
         raise click.UsageError("Missing argument 'PATH...'.")
+    try:
+        # The rule pages' base URL: the project's (the config above the first path or the
+        # standard input's name) for the whole report.
+        project = stdin_filename or (paths[0] if paths else ".")
+        use_docs_url(resolver.config_for(project).docs_url)
+    except ConfigError as error:
+        _config_error(error)
     base = LintOptions(rules=[], prefilter=not no_prefilter, verbose=verbose,
                        max_file_bytes=max_file_size)
+    if stdin:
+        if add_noqa:
+            raise click.UsageError("--add-noqa edits files; it cannot take standard input")
+        _check_stdin(stdin_filename or "-", resolver, base, output_format=output_format,
+                     output_file=output_file, statistics=statistics, exit_zero=exit_zero,
+                     fix=fix, unsafe=unsafe_fixes, show_diff=show_diff,
+                     exit_non_zero_on_fix=exit_non_zero_on_fix)
     stats = RunStats()
     lint_paths = functools.partial(
-        run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir),
+        run_paths, run=RunOptions(jobs=jobs, cache_dir=None if no_cache else cache_dir,
+                                  file_timeout=file_timeout,
+                                  started=_say_started if verbose else None),
         stats=stats)
     fixed: list[FileFix] = []
     run = _fixer(fixed, unsafe=unsafe_fixes, write=not show_diff, lint=lint_paths) \
@@ -187,15 +219,9 @@ def check(
     color = output_file is None and output_format == "text" and _use_color(sys.stdout)
     report = render(output_format, findings, color=color, statistics=statistics)
     if output_file is not None:
-        try:
-            with open(output_file, "w", encoding="utf-8", newline="") as handle:
-                handle.write(report)
-        except OSError as error:
-            sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
-                             f"{error.strerror or error}\n")
-            sys.exit(EXIT_ERROR)
+        _write_report_file(output_file, report)
     else:
-        sys.stdout.write(report)
+        _write_stdout(report)
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
         sys.exit(EXIT_ERROR)
     if fix and exit_non_zero_on_fix:
@@ -204,6 +230,67 @@ def check(
 
 
 Runner = Callable[[Sequence[str], LintOptions], list[Finding]]
+
+
+def _check_stdin(name: str, resolver: Resolver, base: LintOptions, *, output_format: str,
+                 output_file: str | None, statistics: bool, exit_zero: bool, fix: bool,
+                 unsafe: bool, show_diff: bool, exit_non_zero_on_fix: bool) -> NoReturn:
+    """Standard input as the file ``name``, as ruff and flake8 do: the report on stdout, or with
+    ``--fix`` the fixed source on stdout and the report of what remains on stderr (a pipe's
+    consumer reads the code; nothing is written), or with ``--diff`` the diff."""
+    from dropcheck.engine import lint_bytes
+    from dropcheck.fix.run import fix_source
+
+    data = sys.stdin.buffer.read()
+    try:
+        excluded = resolver.force_exclude(name) and explicitly_excluded(resolver, name)
+        options = resolver.settings_for(name).lint_options(base)
+    except ConfigError as error:
+        _config_error(error)
+    if excluded:  # as ruff: nothing to report, and --fix passes the source through
+        if fix:
+            _write_stdout_bytes(data)
+        sys.exit(EXIT_CLEAN)
+    notebook = name.endswith(".ipynb")  # notebooks are reported, never fixed (as files)
+    if show_diff:
+        _print_diff([] if notebook else [fix_source(name, data, options, unsafe=unsafe)],
+                    lint_bytes(name, data, options) if notebook else [])
+    if not fix or notebook:
+        findings = lint_bytes(name, data, options)
+        if fix:
+            _write_stdout_bytes(data)
+        fixed = data
+    else:
+        result = fix_source(name, data, options, unsafe=unsafe)
+        fixed = result.fixed if result.changed and result.fixed is not None else data
+        _write_stdout_bytes(fixed)
+        exit_non_zero_on_fix = _report_fixes([result]) and exit_non_zero_on_fix
+        findings = result.remaining
+    color = output_file is None and output_format == "text" and not fix \
+        and _use_color(sys.stdout)
+    report = render(output_format, findings, color=color, statistics=statistics,
+                    sources={name: fixed})
+    if output_file is not None:
+        _write_report_file(output_file, report)
+    elif fix:
+        sys.stderr.write(report)  # stdout carries the code
+    else:
+        _write_stdout(report)
+    if any(f.code == NOT_ANALYSED_CODE for f in findings):
+        sys.exit(EXIT_ERROR)
+    if fix and exit_non_zero_on_fix:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN)
+
+
+def _write_stdout_bytes(data: bytes) -> None:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+        return
+    sys.stdout.flush()
+    buffer.write(data)
+    buffer.flush()
 
 
 def _fixer(results: list[FileFix], *, unsafe: bool, write: bool, lint: Runner) -> Runner:
@@ -223,7 +310,7 @@ def _print_diff(results: Sequence[FileFix], findings: Sequence[Finding]) -> NoRe
     """``--diff``: the diffs on stdout, a count on stderr; exit 1 when something would change
     (as ruff), 2 when a file could not be analysed."""
     results = sorted(results, key=lambda r: r.path)
-    sys.stdout.write("".join(result.diff() for result in results))
+    _write_stdout("".join(result.diff() for result in results))
     _report_skipped(results)
     count = sum(len(result.applied) for result in results if result.changed)
     sys.stderr.write(f"Would fix {count} finding{'s' if count != 1 else ''}.\n" if count
@@ -270,6 +357,44 @@ def _lint(paths: Sequence[str], resolver: Resolver, base: LintOptions,
         findings.extend(run(files, settings.lint_options(base)))
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+def _encoded(report: str, encoding: str) -> bytes:
+    """The report's bytes. A file name that is not valid UTF-8 reaches the text formats as lone
+    surrogates (PEP 383): they go out as the name's own bytes, as ``ls`` prints them (the
+    formats that must be valid UTF-8 escaped them already); text the encoding cannot hold
+    becomes ``\\x..``/``\\u....`` escapes rather than a crash."""
+    try:
+        return report.encode(encoding, "surrogateescape")
+    except UnicodeEncodeError:
+        return report.encode(encoding, "backslashreplace")
+
+
+def _write_report_file(output_file: str, report: str) -> None:
+    try:
+        with open(output_file, "wb") as handle:
+            handle.write(_encoded(report, "utf-8"))
+    except OSError as error:
+        sys.stderr.write(f"dropcheck: error: cannot write {output_file}: "
+                         f"{error.strerror or error}\n")
+        sys.exit(EXIT_ERROR)
+
+
+def _write_stdout(report: str) -> None:
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a replaced stdout (tests, embedding): text is all it takes
+        sys.stdout.write(report)
+        return
+    sys.stdout.flush()
+    buffer.write(_encoded(report, sys.stdout.encoding or "utf-8"))
+    buffer.flush()
+
+
+def _say_started(files: int, workers: int) -> None:
+    # Flushed: a test (or a user watching a long run) waits for this line before interrupting.
+    sys.stderr.write(f"dropcheck: linting {files} file{'s' if files != 1 else ''} in {workers} "
+                     f"worker process{'es' if workers != 1 else ''}\n")
+    sys.stderr.flush()
 
 
 def _config_error(error: ConfigError) -> NoReturn:
@@ -321,8 +446,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule",
                      standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
-        sys.stderr.write("dropcheck: interrupted\n")
-        sys.exit(130)
+        interrupted()
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

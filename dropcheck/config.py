@@ -61,6 +61,7 @@ KEYS: dict[str, str] = {
     "preview": "boolean",
     "force-exclude": "boolean",
     "respect-gitignore": "boolean",
+    "docs-url": "string",
 }
 
 
@@ -91,6 +92,9 @@ class Config:
     preview: bool = False
     force_exclude: bool = False
     respect_gitignore: bool = True
+    #: Base URL of the rule pages (``CODE.md`` under it) in JSON, SARIF and the language
+    #: server; None: the repository's ``docs/rules`` (see ``output/rules_info.py``).
+    docs_url: str | None = None
     rule_options: tuple[tuple[str, OptionItems], ...] = ()
 
 
@@ -222,6 +226,10 @@ def parse_config(data: Mapping[str, Any], path: str) -> Config:
                 (pattern, _selectors(path, f"per-file-ignores.{pattern!r}", codes))
                 for pattern, codes in value.items()
             )
+        elif key == "docs-url":
+            if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+                raise _fail(path, f"docs-url: expected an http(s) URL, got {_describe(value)}")
+            values["docs_url"] = value
         else:
             values[key.replace("-", "_")] = _boolean(path, key, value)
     return Config(path=path, root=os.path.dirname(os.path.abspath(path)),

@@ -10,6 +10,7 @@ import functools
 import os
 import pickle
 import queue
+import re
 import selectors
 import signal
 import stat
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from dropcheck.analysis import project
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.analysis.walk import child_nodes
+from dropcheck.encoding import detect_encoding
 from dropcheck.findings import Finding, Fix, not_analysed
 from dropcheck.fix.changes import FixBuilder
 from dropcheck.fix.source import FixError
@@ -186,6 +188,38 @@ def _positions(module: cst.Module, reports: Sequence[Report]) -> Mapping[cst.CST
     return wrapper.resolve(PositionProvider)
 
 
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+_INDENT = " \t\x0c"
+
+
+def _form_feed_corrected(
+    module: cst.Module, data: bytes, positions: Mapping[cst.CSTNode, CodeRange]
+) -> Mapping[cst.CSTNode, CodeRange]:
+    """Positions in the file's own columns. LibCST drops the whitespace before a module-level
+    statement on a line that starts with a form feed (its code then differs from the file
+    there) and counts that line's columns from the statement: one or more too small. The
+    shift is the whitespace it dropped, line by line."""
+    try:
+        text = data.decode(module.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return positions
+    ours, theirs = _LINE_ENDS.split(text), _LINE_ENDS.split(module.code)
+    if len(ours) != len(theirs):
+        return positions
+    shifts: dict[int, int] = {}
+    for number, (line, parsed) in enumerate(zip(ours, theirs, strict=True), start=1):
+        if line != parsed and line.lstrip(_INDENT) == parsed.lstrip(_INDENT):
+            shifts[number] = len(line) - len(parsed)
+    if not shifts:
+        return positions
+
+    def moved(where: CodePosition) -> CodePosition:
+        return CodePosition(where.line, where.column + shifts.get(where.line, 0))
+
+    return {node: CodeRange(moved(where.start), moved(where.end))
+            for node, where in positions.items()}
+
+
 def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
     """Lint one file's bytes. Never raises for bad input.
 
@@ -293,7 +327,9 @@ def _lint_parsed(
     path: str, data: bytes, rules: Sequence[type[Rule]], options: LintOptions
 ) -> list[Finding]:
     try:
-        module = cst.parse_module(data)
+        # The encoding as CPython finds it (lone-CR line ends included), not LibCST's guess.
+        config = cst.PartialParserConfig(encoding=detect_encoding(data))
+        module = cst.parse_module(data, config=config)
     except cst.ParserSyntaxError as error:
         return [_syntax_error(path, data, error)]
     except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
@@ -310,7 +346,11 @@ def _lint_parsed(
     ]
     if reports:
         positions = _positions(module, reports)
+        # Fixes map LibCST's positions onto the file themselves (fix/source.py); findings
+        # need the file's own columns.
         fixes = _fixes(module, data, positions, reports, options.verbose)
+        if b"\x0c" in data:
+            positions = _form_feed_corrected(module, data, positions)
         for report in reports:
             findings.append(_finding(path, report, positions[report.node], fixes.get(id(report))))
     return sorted(set(findings), key=lambda f: f.sort_key)
@@ -582,6 +622,12 @@ def lint_path(path: str, options: LintOptions) -> list[Finding]:
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         return [not_analysed(path, f"cannot read the file: {reason}")]
+    return lint_bytes(path, data, options)
+
+
+def lint_bytes(path: str, data: bytes, options: LintOptions) -> list[Finding]:
+    """A file's bytes that did not come from ``path`` (standard input, an editor's buffer):
+    a notebook when the name ends in ``.ipynb``, Python source otherwise."""
     if path.endswith(".ipynb"):
         return lint_notebook(path, data, options)
     return lint_source(path, data, options)

@@ -268,11 +268,14 @@ def lint_notebook(path: str, data: bytes, options: LintOptions) -> list[Finding]
     return sorted(findings, key=lambda f: f.sort_key)
 
 
-def cell_lines(path: str, cell: int) -> list[str] | None:
-    """The source lines of one cell (for excerpts in the text output); None if unreadable."""
+def cell_lines(path: str, cell: int, data: bytes | None = None) -> list[str] | None:
+    """The source lines of one cell (for excerpts in the text output), from ``data`` when
+    given (standard input) or the file; None if unreadable."""
     try:
-        with open(path, "rb") as handle:
-            cells = code_cells(handle.read())
+        if data is None:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        cells = code_cells(data)
     except (OSError, NotebookError):
         return None
     for found in cells or ():

@@ -1,7 +1,9 @@
-"""Runs the engine over many files: cache first, then a process pool (or one process for a
-single file or ``--jobs 1``). Output order is deterministic (sorted by path, line) whatever
-the scheduling; results are streamed back per file, so memory does not grow with the tree
-(only findings are kept, never parse trees)."""
+"""Runs the engine over many files: cache first, then a process pool (one worker process for
+a single file or ``--jobs 1``, so that the per-file time limit holds there too: LibCST's
+native parser holds the GIL, and nothing in the parsing process can stop it). Output order
+is deterministic (sorted by path, line) whatever the scheduling; results are streamed back
+per file, so memory does not grow with the tree (only findings are kept, never parse
+trees)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ class RunOptions:
     file_timeout: float = ISOLATED_TIMEOUT
     #: Where warnings go (cache unavailable, ...); stderr by default.
     warn: Callable[[str], None] | None = None
+    #: Told (files to lint, worker processes) when the linting starts (``--verbose``).
+    started: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -94,10 +98,13 @@ def lint_paths(
         else:
             todo.append((path, None))
     jobs = run.jobs if run.jobs > 0 else available_cores()
-    jobs = min(jobs, len(todo))
-    outcomes = (_in_pool(todo, options, jobs, run.file_timeout) if jobs > 1
-                else _serial(todo, options))
-    stats.workers = max(jobs, 1) if todo else 0
+    jobs = max(min(jobs, len(todo)), 1)
+    stats.workers = jobs if todo else 0
+    if run.started is not None:
+        run.started(len(todo), stats.workers)
+    # Without fork (Windows) one file or --jobs 1 run in this process, with no time limit.
+    outcomes = (_in_pool(todo, options, jobs, run.file_timeout)
+                if todo and (jobs > 1 or hasattr(os, "fork")) else _serial(todo, options))
     for path, st, digest, result in outcomes:
         if result is None:  # unchanged bytes: the cached findings stand
             assert cache is not None and st is not None and digest is not None
@@ -176,7 +183,26 @@ def _init_worker(options: LintOptions) -> None:
     global _WORKER_OPTIONS
     _WORKER_OPTIONS = options
     # Ctrl-C goes to the whole process group: the parent handles it and stops the workers.
+    # The worker was forked with SIGINT blocked (see _submit): ignore it, then unblock (a
+    # pending one is dropped), so that no interrupt lands before this line.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _submit(executor: ProcessPoolExecutor, chunk: list[tuple[str, str | None]]
+            ) -> Future[list[Outcome]]:
+    """``executor.submit``, with SIGINT blocked meanwhile: submitting forks the workers, and an
+    interrupt then would reach a child before its ``_init_worker`` (a traceback from it) or
+    leave the executor's locks held in the parent (a hang in ``_stop``). A Ctrl-C that
+    arrives meanwhile is delivered when the mask is restored, as KeyboardInterrupt."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return executor.submit(_lint_chunk, chunk)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return executor.submit(_lint_chunk, chunk)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _lint_chunk(chunk: Sequence[tuple[str, str | None]]) -> list[Outcome]:
@@ -208,7 +234,8 @@ def _in_pool(
     child processes, where the culprit becomes a DC000, and the run goes on with a fresh
     pool.
     """
-    chunks = _chunks(todo, jobs)
+    # One worker: one file per chunk, so that "no progress" means one file over the limit.
+    chunks = _chunks(todo, jobs) if jobs > 1 else [[item] for item in todo]
     chunks.reverse()  # pop() from the end: the largest files first
     executor = _pool(options, jobs)
     pending: dict[Future[list[Outcome]], list[tuple[str, str | None]]] = {}
@@ -216,7 +243,7 @@ def _in_pool(
         while chunks or pending:
             while chunks and len(pending) < jobs * 3:
                 chunk = chunks.pop()
-                pending[executor.submit(_lint_chunk, chunk)] = chunk
+                pending[_submit(executor, chunk)] = chunk
             done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             suspects: list[tuple[str, str | None]] = []
             if not done:  # stuck: treat it as a broken pool

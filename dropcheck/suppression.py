@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from dropcheck.encoding import detect_encoding
 from dropcheck.findings import NOT_ANALYSED_CODE, Edit, Finding, Fix
 
 UNUSED_NOQA_CODE = "DC017"
@@ -251,7 +252,7 @@ def _unused(path: str, data: bytes, directives: Directives,
 
 def _decoded_lines(data: bytes) -> list[str] | None:
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding = detect_encoding(data)
         return _split_lines(data.decode(encoding))
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None
@@ -359,7 +360,7 @@ def add_noqa(findings: Sequence[Finding]) -> tuple[int, int, list[tuple[str, str
 def _add_to_file(path: str, findings: Sequence[Finding]) -> int:
     with open(path, "rb") as handle:
         data = handle.read()
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    encoding = detect_encoding(data)
     text = data.decode(encoding)
     blocked = _uncommentable_lines(data)
     if blocked is None:

@@ -109,7 +109,7 @@ def test_json_has_url_and_fix(tmp_path: Path, run_dropcheck: Run) -> None:
     assert {"code", "name", "path", "line", "column", "end_line", "end_column", "message",
             "url"} <= set(data[0])
     by_code = {item["code"]: item for item in data}
-    assert by_code["DC002"]["url"].endswith("/dropcheck/rules/high_dropout_rate.py")
+    assert by_code["DC002"]["url"].endswith("/docs/rules/DC002.md")
     fix = by_code["DC006"]["fix"]
     assert fix["applicability"] in ("safe", "unsafe") and fix["edits"]
     assert by_code["DC002"].get("fix") is None

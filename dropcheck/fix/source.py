@@ -9,10 +9,10 @@ itself, never on regenerated code, and LibCST positions are mapped onto it line 
 from __future__ import annotations
 
 import codecs
-import io
 import re
-import tokenize
 from dataclasses import dataclass
+
+from dropcheck.encoding import detect_encoding
 
 #: Python's line breaks (and LibCST's): CRLF, lone CR, LF. A form feed is not one.
 NEWLINE = re.compile(r"\r\n?|\n")
@@ -39,7 +39,7 @@ class Decoded:
 def decode(data: bytes) -> Decoded:
     """Decode as Python does (BOM, coding cookie), and refuse what would not round-trip."""
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding = detect_encoding(data)
     except (SyntaxError, LookupError) as error:
         raise FixError(f"cannot detect the encoding: {error}") from error
     bom = data.startswith(codecs.BOM_UTF8)

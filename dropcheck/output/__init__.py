@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from dropcheck.findings import Finding
 from dropcheck.output.github import format_github
@@ -24,12 +24,13 @@ FORMATS: dict[str, Formatter] = {
 
 
 def render(name: str, findings: Sequence[Finding], *, color: bool = False,
-           statistics: bool = False) -> str:
+           statistics: bool = False, sources: Mapping[str, bytes] | None = None) -> str:
     """The report in format ``name``; ``statistics`` prints counts per rule instead (a JSON
-    array with ``--format json``, a table otherwise)."""
+    array with ``--format json``, a table otherwise); ``sources``: the bytes of files that are
+    not on disk as linted (standard input), for the text format's excerpts."""
     if statistics:
         return format_json_statistics(findings) if name == "json" else format_statistics(
             findings, color=color)
     if name == "text":
-        return format_text(findings, color=color)
+        return format_text(findings, color=color, sources=sources)
     return FORMATS[name](findings)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dropcheck.findings import Finding
+from dropcheck.output.escape import json_text
 from dropcheck.output.rules_info import rule_url
 
 
@@ -19,7 +20,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
 
 def format_json(findings: Sequence[Finding]) -> str:
     """Exactly one JSON array; keys as the CLI contract says."""
-    return json.dumps([finding_dict(f) for f in findings], indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps([finding_dict(f) for f in findings], indent=2,
+                                 ensure_ascii=False)) + "\n"
 
 
 def format_json_statistics(findings: Sequence[Finding]) -> str:
@@ -28,4 +30,4 @@ def format_json_statistics(findings: Sequence[Finding]) -> str:
         {"code": code, "name": name, "count": count, "url": rule_url(code)}
         for (code, name), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(rows, indent=2, ensure_ascii=False)) + "\n"

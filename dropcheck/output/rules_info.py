@@ -1,4 +1,9 @@
-"""What the output formats say about a rule: its documentation URL and help text."""
+"""What the output formats say about a rule: its documentation URL and help text.
+
+Each code's page is ``docs/rules/CODE.md`` (generated from the rule docstrings by
+``python -m dropcheck.docs``). The base URL is ``docs-url`` from the configuration when set
+(a mirror, a docs site), else the repository address in ``pyproject.toml``'s
+``[project.urls]`` (read from the installed package's metadata) + ``/blob/main/docs/rules``."""
 
 from __future__ import annotations
 
@@ -8,9 +13,44 @@ from dropcheck.findings import NOT_ANALYSED_CODE
 from dropcheck.rules import rule_by_code
 from dropcheck.rules.base import Rule
 
+#: The fallback when the package metadata cannot be read (a source tree not installed); the
+#: same address as ``[project.urls]`` (tests/test_docs.py checks that they agree).
 REPOSITORY = "https://github.com/dropcheck/dropcheck"
-#: Where DC000 (not a rule module) is documented.
-NOT_ANALYSED_URL = f"{REPOSITORY}/blob/main/README.md#rules"
+
+#: What DC000 (not a rule module) means; its page and the SARIF descriptor say this.
+NOT_ANALYSED_DOC = ("A file that could not be read or parsed (syntax error, undecodable bytes, "
+                    "unreadable, not a regular file, larger than `--max-file-size`, analysed "
+                    "longer than `--file-timeout`). Always reported, whatever `--select` and "
+                    "`--ignore` say, and exit status 2: the file was not checked.")
+
+_base: str | None = None
+
+
+@cache
+def repository() -> str:
+    """The project's repository address, as ``[project.urls]`` gives it."""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        urls = metadata("dropcheck").get_all("Project-URL") or []
+    except (ImportError, PackageNotFoundError):
+        return REPOSITORY
+    found = dict(entry.partition(", ")[::2] for entry in urls)
+    for key in ("Repository", "Source", "Homepage"):
+        if found.get(key, "").startswith("https://"):
+            return found[key].rstrip("/")
+    return REPOSITORY
+
+
+def default_docs_url() -> str:
+    return f"{repository()}/blob/main/docs/rules"
+
+
+def use_docs_url(base: str | None) -> None:
+    """Set the base URL of the rule pages (``docs-url``); None: the default."""
+    global _base
+    _base = base.rstrip("/") if base else None
+    rule_url.cache_clear()
 
 
 @cache
@@ -20,11 +60,10 @@ def rule_for(code: str) -> type[Rule] | None:
 
 @cache
 def rule_url(code: str) -> str | None:
-    """The rule's documentation: its module in the repository, whose docstring is the same text
-    `dropcheck rule CODE` prints."""
-    if code == NOT_ANALYSED_CODE:
-        return NOT_ANALYSED_URL
-    rule = rule_for(code)
-    if rule is None:
-        return None
-    return f"{REPOSITORY}/blob/main/{rule.__module__.replace('.', '/')}.py"
+    """The code's page under the docs base URL; None for a code dropcheck does not know."""
+    if code != NOT_ANALYSED_CODE and rule_for(code) is None:
+        from dropcheck.runtime_codes import runtime_code
+
+        if runtime_code(code) is None:
+            return None
+    return f"{_base or default_docs_url()}/{code}.md"

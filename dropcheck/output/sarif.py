@@ -8,11 +8,11 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import quote
 
 from dropcheck import __version__
 from dropcheck.findings import NOT_ANALYSED_CODE, NOT_ANALYSED_NAME, Finding
-from dropcheck.output.rules_info import REPOSITORY, rule_for, rule_url
+from dropcheck.output.escape import json_text, uri_path
+from dropcheck.output.rules_info import NOT_ANALYSED_DOC, repository, rule_for, rule_url
 from dropcheck.rules import all_rules
 from dropcheck.rules.base import Rule
 
@@ -26,7 +26,7 @@ def _uri(path: str) -> tuple[str, str | None]:
         return PurePath(path).as_uri(), None
     posix = path.replace(os.sep, "/")
     posix = posix.removeprefix("./")
-    return quote(posix, safe="/"), "%SRCROOT%"
+    return uri_path(posix), "%SRCROOT%"
 
 
 def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
@@ -61,8 +61,7 @@ def _section(doc: str, title: str) -> str:
 
 
 def _not_analysed_descriptor() -> dict[str, Any]:
-    text = ("A file that could not be read or parsed (syntax error, undecodable bytes, "
-            "unreadable, not a regular file). Always reported: the file was not checked.")
+    text = NOT_ANALYSED_DOC
     return {
         "id": NOT_ANALYSED_CODE,
         "name": NOT_ANALYSED_NAME,
@@ -124,7 +123,7 @@ def format_sarif(findings: Sequence[Finding]) -> str:
                 "name": "dropcheck",
                 "version": __version__,
                 "semanticVersion": __version__,
-                "informationUri": REPOSITORY,
+                "informationUri": repository(),
                 "rules": descriptors,
             }},
             "columnKind": "unicodeCodePoints",
@@ -132,4 +131,4 @@ def format_sarif(findings: Sequence[Finding]) -> str:
             "results": [_result(f, index[f.code]) for f in findings],
         }],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"

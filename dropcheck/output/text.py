@@ -3,11 +3,10 @@ under the finding, then a one-line summary. Colour only when asked (a terminal, 
 
 from __future__ import annotations
 
-import io
-import tokenize
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from dropcheck.encoding import detect_encoding
 from dropcheck.findings import Finding
 
 _RESET, _BOLD, _RED, _BLUE, _CYAN, _YELLOW = (
@@ -37,27 +36,30 @@ def format_concise(findings: Sequence[Finding]) -> str:
 
 
 class _Sources:
-    """Source lines of the reported files, read once each (for the excerpts)."""
+    """Source lines of the reported files, read once each (for the excerpts); ``given`` holds
+    the bytes of files that are not on disk as linted (standard input)."""
 
-    def __init__(self) -> None:
+    def __init__(self, given: Mapping[str, bytes] | None = None) -> None:
         self._files: dict[tuple[str, int | None], list[str] | None] = {}
+        self._given = given or {}
 
     def lines(self, path: str, cell: int | None) -> list[str] | None:
         key = (path, cell)
         if key not in self._files:
-            self._files[key] = self._read(path, cell)
+            self._files[key] = self._read(path, cell, self._given.get(path))
         return self._files[key]
 
     @staticmethod
-    def _read(path: str, cell: int | None) -> list[str] | None:
+    def _read(path: str, cell: int | None, data: bytes | None) -> list[str] | None:
         if cell is not None:
             from dropcheck.notebook import cell_lines
 
-            return cell_lines(path, cell)
+            return cell_lines(path, cell, data)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(4_000_000)
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            if data is None:
+                with open(path, "rb") as handle:
+                    data = handle.read(4_000_000)
+            encoding = detect_encoding(data)
             text = data.decode(encoding, errors="replace")
         except (OSError, SyntaxError, LookupError):
             return None
@@ -95,13 +97,15 @@ def _excerpt(finding: Finding, sources: _Sources, color: bool) -> list[str]:
     return out
 
 
-def format_text(findings: Sequence[Finding], color: bool = False) -> str:
-    """Each finding: its contract line first, then the excerpt; the summary is the last line."""
-    sources = _Sources()
+def format_text(findings: Sequence[Finding], color: bool = False,
+                sources: Mapping[str, bytes] | None = None) -> str:
+    """Each finding: its contract line first, then the excerpt (from ``sources`` for a file
+    that is not on disk as linted); the summary is the last line."""
+    lines = _Sources(sources)
     out: list[str] = []
     for finding in findings:
         out.append(headline(finding, color))
-        out.extend(_excerpt(finding, sources, color))
+        out.extend(_excerpt(finding, lines, color))
         out.append("")
     out.append(summary(findings))
     return "\n".join(out) + "\n"
