@@ -222,11 +222,7 @@ def check(
         _write_report_file(output_file, report)
     else:
         _write_stdout(report)
-    if any(f.code == NOT_ANALYSED_CODE for f in findings):
-        sys.exit(EXIT_ERROR)
-    if fix and exit_non_zero_on_fix:
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN)
+    sys.exit(_exit_status(findings, fix, exit_non_zero_on_fix, exit_zero))
 
 
 Runner = Callable[[Sequence[str], LintOptions], list[Finding]]
@@ -276,11 +272,17 @@ def _check_stdin(name: str, resolver: Resolver, base: LintOptions, *, output_for
         sys.stderr.write(report)  # stdout carries the code
     else:
         _write_stdout(report)
+    sys.exit(_exit_status(findings, fix, exit_non_zero_on_fix, exit_zero))
+
+
+def _exit_status(findings: Sequence[Finding], fix: bool, exit_non_zero_on_fix: bool,
+                 exit_zero: bool) -> int:
+    """2 when a file could not be analysed, else 1 for findings (or fixes, if asked), else 0."""
     if any(f.code == NOT_ANALYSED_CODE for f in findings):
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     if fix and exit_non_zero_on_fix:
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN)
+        return EXIT_FINDINGS
+    return EXIT_FINDINGS if findings and not exit_zero else EXIT_CLEAN
 
 
 def _write_stdout_bytes(data: bytes) -> None:
