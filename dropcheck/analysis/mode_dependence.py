@@ -21,14 +21,21 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 
+from dropcheck.analysis import library
 from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable, dotted_name
-from dropcheck.analysis.project import lookup_class
+from dropcheck.analysis.project import (
+    SKIP_PARTS,
+    ProjectFile,
+    lookup_class,
+    lookup_library_class,
+)
 from dropcheck.analysis.scopes import Scope, parameter_names
 from dropcheck.analysis.torch_api import (
     DROPOUT_MODULES,
@@ -86,6 +93,76 @@ STOCHASTIC = Dependence(dropout=True)
 STATISTICS = Dependence(batch_statistics=True)
 UNKNOWN_DEPENDENCE = Dependence(unknown=True)
 
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What another file or a library says of a class: a torch module and its dependence,
+    or a plain class (no model); ``where`` names the definition the facts come from."""
+
+    is_module: bool
+    dependence: Dependence
+    where: str
+    source: str  # "project", "table" (the shipped library table) or "installed"
+
+
+def _inside_packages(path: str) -> bool:
+    return any(part in SKIP_PARTS for part in Path(path).parts)
+
+
+#: How deep class lookups across files may nest (a base of a base of a layer...).
+_MAX_DEPTH = 6
+_DEPTH = [0]
+
+
+def _where(parsed: ProjectFile, info: ClassInfo) -> str:
+    line = parsed.line_of_class(info.name)
+    return f"{info.name} ({parsed.path.name}{f':{line}' if line else ''})"
+
+
+def _super_init_call(init: cst.FunctionDef) -> cst.Call | None:
+    """``super().__init__(...)`` (or ``super(Cls, self).__init__(...)``) in an ``__init__``."""
+    for stmt in init.body.body if isinstance(init.body, cst.IndentedBlock) else ():
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            call = small.value if isinstance(small, cst.Expr) else None
+            if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                    and call.func.attr.value == "__init__"
+                    and isinstance(call.func.value, cst.Call)
+                    and dotted_name(call.func.value.func) == "super"):
+                return call
+    return None
+
+
+def _bound_rates(rates: tuple[tuple[str, int], ...], call: cst.Call,
+                 ) -> dict[str, cst.BaseExpression | None]:
+    """The arguments a call passes for a table class's rate parameters (None: it may pass
+    one, through ``*args``/``**kwargs``, that cannot be read)."""
+    passed: dict[str, cst.BaseExpression | None] = {}
+    names = {name for name, _ in rates}
+    position = 0
+    starred = False
+    for arg in call.args:
+        if arg.star == "**":
+            passed.update({name: None for name in names if name not in passed})
+        elif arg.star == "*":
+            starred = True
+        elif arg.keyword is not None:
+            if arg.keyword.value in names:
+                passed[arg.keyword.value] = arg.value
+        elif not starred:
+            for name, index in rates:
+                if index == position:
+                    passed[name] = arg.value
+            position += 1
+    if starred:
+        for name, index in rates:
+            if index >= position:
+                passed.setdefault(name, None)
+    return passed
+
+
 #: Constant values of a callee's parameters at one call (None: not a constant).
 Env = Mapping[str, Number | None]
 
@@ -136,7 +213,7 @@ class ModeDependence:
 
     def __init__(self, classes: ClassIndex, imports: ImportTable,
                  constants: ConstantEvaluator, module: cst.Module,
-                 path: str | None = None) -> None:
+                 path: str | None = None, in_library: bool = False) -> None:
         self.classes = classes
         self.imports = imports
         self.constants = constants
@@ -144,6 +221,8 @@ class ModeDependence:
         #: The file's path, to find classes imported from other files of its project (None:
         #: do not look; the analysis of such another file looks no further).
         self.path = path
+        #: Whether the file is a library's (its absolute imports are read in libraries).
+        self.in_library = in_library
         self._others: dict[int, ModeDependence] = {}
         self.functions: dict[str, cst.FunctionDef] = {
             stmt.name.value: stmt for stmt in module.body if isinstance(stmt, cst.FunctionDef)}
@@ -162,7 +241,7 @@ class ModeDependence:
             if is_torch_layer(qualified):
                 return self._torch_layer(qualified, call, scopes, {})
             imported = self.imported(qualified, call, scopes)
-            return imported[1] if imported is not None else UNKNOWN_DEPENDENCE
+            return imported.dependence if imported is not None else UNKNOWN_DEPENDENCE
         name = dotted_name(call.func)
         local = self.classes.by_name.get(name) if name else None
         if local is not None and local.is_module:
@@ -206,30 +285,113 @@ class ModeDependence:
 
     def imported(self, qualified: str, call: cst.Call | None = None,
                  scopes: tuple[Scope, ...] | None = None, caller: Env | None = None,
-                 ) -> tuple[bool, Dependence] | None:
-        """For a class imported from another file of the project (``from models import Net``):
-        whether it is a torch module, and its mode dependence as that file defines it. None
-        when it cannot be told: not a project file, a class whose bases are unknown, or a
-        module whose layers that file does not show either (built by factories from elsewhere)."""
+                 ) -> Imported | None:
+        """For a class imported from another file of the project (``from models import Net``)
+        or from a library (the shipped table, else the installed package's source): whether it
+        is a torch module, and its mode dependence there, with the constants ``call`` passes.
+        None when it cannot be told: a class whose bases are unknown, or a module whose layers
+        its own file does not show either (built by factories from elsewhere)."""
         if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
-                ".", 1)[-1][:1].isupper():
+                ".", 1)[-1][:1].isupper() or _DEPTH[0] >= _MAX_DEPTH:
             return None
-        found = lookup_class(self.path, qualified)
+        _DEPTH[0] += 1
+        try:
+            return self._imported(qualified, call, scopes or (self.module,), caller)
+        finally:
+            _DEPTH[0] -= 1
+
+    def _imported(self, qualified: str, call: cst.Call | None, scopes: tuple[Scope, ...],
+                  caller: Env | None) -> Imported | None:
+        assert self.path is not None
+        source = "installed" if self.in_library else "project"
+        if self.in_library:
+            found = lookup_library_class(qualified, self.path)
+        else:
+            found = lookup_class(self.path, qualified)
+            if found is None and not qualified.startswith("."):
+                entry = library.table_class(qualified)
+                if entry is not None:
+                    return self._from_table(entry, call, scopes, caller)
+                if library.in_table(qualified):
+                    return None  # a package the table covers, but not this class
+                if _inside_packages(self.path):
+                    return None  # a library's own file: its imports are not followed
+                found = lookup_library_class(qualified)
+                source = "installed"
         if found is None:
             return None
         parsed, info = found
-        if info.is_module:
-            other = self._others.get(id(parsed))
-            if other is None:
-                other = self._others[id(parsed)] = ModeDependence(
-                    parsed.classes, parsed.imports, parsed.constants, parsed.module)
-            env = self.call_env(info, call, scopes or (self.module,), caller, other)
+        other = self._other(parsed, source == "installed")
+        where = _where(parsed, info)
+        if other.is_module(info):
+            env = self.call_env(info, call, scopes, caller, other)
             dependence = other.of_class(info, env)
             # a class whose layers could not be seen there either stays unknown, as before
-            return (True, dependence) if dependence.known else None
-        if all(dotted_name(base) in _PLAIN_BASES for base in info.bases):
-            return False, INDEPENDENT  # a plain class (a predictor wrapper): no model
+            return Imported(True, dependence, where, source) if dependence.known else None
+        if other.is_plain(info):
+            return Imported(False, INDEPENDENT, where, source)  # a predictor wrapper: no model
         return None
+
+    def _other(self, parsed: ProjectFile, in_library: bool) -> ModeDependence:
+        other = self._others.get(id(parsed))
+        if other is None:
+            other = self._others[id(parsed)] = ModeDependence(
+                parsed.classes, parsed.imports, parsed.constants, parsed.module,
+                str(parsed.path), in_library=in_library)
+        return other
+
+    def _from_table(self, entry: library.TableClass, call: cst.Call | None,
+                    scopes: tuple[Scope, ...], caller: Env | None) -> Imported | None:
+        code = entry.code
+        if call is not None and entry.rates:
+            passed = _bound_rates(entry.rates, call)
+            values = [None if arg is None else self.rate(arg, caller, scopes)
+                      for arg in passed.values()]
+            if passed and len(passed) == len(entry.rates) and all(v == 0 for v in values):
+                code = entry.zeros
+            elif any(v is None or v != 0 for v in values):
+                code = entry.passed  # a rate the call passes (or may pass) that is not 0
+        where = f"{entry.qualified} ({entry.package} {entry.version}, dropcheck's library table)"
+        if code.startswith("P"):
+            return Imported(False, INDEPENDENT, where, "table")
+        if not code.startswith("M"):
+            return None
+        dependence = Dependence("d" in code, "b" in code, "u" in code)
+        return Imported(True, dependence, where, "table") if dependence.known else None
+
+    def is_module(self, info: ClassInfo) -> bool:
+        """Whether a class of this file is a torch module, also through bases that are module
+        classes of other files (``class GATConv(MessagePassing)``)."""
+        return info.is_module or any(
+            (found := self._base_class(base)) is not None and found.is_module
+            for base in info.bases)
+
+    def is_plain(self, info: ClassInfo, seen: frozenset[int] = frozenset()) -> bool:
+        """Whether a class is certainly no torch module: each base is ``object``-like, a plain
+        class of this file, or a plain class of another file."""
+        if id(info.node) in seen:
+            return False
+        for base in info.bases:
+            if isinstance(base, cst.Subscript):
+                base = base.value
+            name = dotted_name(base)
+            if name in _PLAIN_BASES:
+                continue
+            local = self.classes.by_name.get(name) if name else None
+            if local is not None and self.imports.resolve(base) is None:
+                if local.is_module or not self.is_plain(local, seen | {id(info.node)}):
+                    return False
+                continue
+            found = self._base_class(base)
+            if found is None or found.is_module:
+                return False
+        return not info.is_module
+
+    def _base_class(self, base: cst.BaseExpression) -> Imported | None:
+        if isinstance(base, cst.Subscript):
+            base = base.value
+        qualified = self.imports.resolve(base)
+        return self.imported(qualified) if qualified is not None else None
 
     # -- internals -------------------------------------------------------------------------
     def _memoised(self, node: cst.CSTNode, env: Env | None,
@@ -279,6 +441,11 @@ class ModeDependence:
 
     def _class(self, info: ClassInfo, env: Env | None) -> Dependence:
         found = INDEPENDENT
+        init = info.methods.get("__init__")
+        # what `super().__init__(...)` passes on: the base's __init__ runs with those constants
+        parent = _super_init_call(init) if init is not None else None
+        parent_scopes: tuple[Scope, ...] = (self.module, init) if init is not None else (
+            self.module,)
         for base in info.bases:
             if isinstance(base, cst.Subscript):
                 base = base.value
@@ -288,9 +455,11 @@ class ModeDependence:
                 if (qualified in MODULE_BASES or last in MODULE_BASE_NAMES) and last in (
                         "Module", "LightningModule"):
                     continue
-                imported = self.imported(qualified)
-                if imported is not None and imported[0]:
-                    found |= imported[1]  # a base class in another file of the project
+                imported = self.imported(qualified, parent, parent_scopes, env)
+                if imported is not None:
+                    # a base class in another file of the project or a library (a plain
+                    # mixin adds no layer)
+                    found |= imported.dependence
                     continue
                 return UNKNOWN_DEPENDENCE  # PreTrainedModel, torchvision ResNet, ...
             name = dotted_name(base)
@@ -301,12 +470,15 @@ class ModeDependence:
                 return UNKNOWN_DEPENDENCE
             if local.is_module:
                 # the base whose __init__ a call of this class runs gets the call's constants;
-                # any other base's __init__ receives what super().__init__(...) passes: unknown
-                inherits = "__init__" not in info.methods and env is not None and (
-                    self.init_of(local) is not None)
-                found |= self.of_class(local, env if inherits else None)
-        finder = _Finder(self, env if "__init__" in info.methods else None,
-                         (self.module, info.node))
+                # one whose __init__ the class's own __init__ calls gets what that call passes
+                base_env: Env | None = None
+                base_init = self.init_of(local)
+                if init is None:
+                    base_env = env if base_init is not None else None
+                elif parent is not None and base_init is not None:
+                    base_env = self.env(base_init[1], parent, parent_scopes, env)
+                found |= self.of_class(local, base_env)
+        finder = _Finder(self, env if init is not None else None, (self.module, info.node))
         visit_readonly(info.node.body, finder)
         return found | finder.found
 
@@ -407,7 +579,10 @@ class _Finder(cst.CSTVisitor):
         qualified = self.owner.imports.resolve(value.func)
         name = dotted_name(value.func)
         if qualified is not None:
-            harmless = qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES)
+            # a class of another file or library that can be read is visited as a call
+            harmless = qualified.startswith(("torch.", *_HARMLESS_PREFIXES)) or (
+                self.owner.imported(qualified, value, tuple(self.scopes), self.env)
+                is not None)
         else:
             harmless = (name is None or name in _HARMLESS_CALLEES or name in _BUILTINS
                         or "." in name or name in self.owner.classes.by_name
@@ -439,7 +614,7 @@ class _Finder(cst.CSTVisitor):
             if qualified.rsplit(".", 1)[-1][:1].isupper():
                 imported = owner.imported(qualified, node, scopes, self.env)
                 if imported is not None:
-                    self.found |= imported[1]  # a class of another project file
+                    self.found |= imported.dependence  # a class of another file or library
                     return True
                 self.found |= UNKNOWN_DEPENDENCE  # a class from elsewhere: unseen layers
                 return False

@@ -41,6 +41,7 @@ from dropcheck.analysis.mode_dependence import (
     ModeDependence,
     is_torch_layer,
 )
+from dropcheck.analysis.pickled import pickled_dependence
 from dropcheck.analysis.scopes import (
     Scope,
     function_bound_names,
@@ -357,7 +358,7 @@ class ModelModes:
         self._mentions_hooks: bool | None = None
         #: Whole models saved to / loaded from a constant path (``torch.save(m, 'm.pt')``).
         self.saves: dict[str, set[ModelObject]] = {}
-        self.loads: list[tuple[ModelObject, str]] = []
+        self.loads: list[tuple[ModelObject, str | None]] = []
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        enclosing: cst.FunctionDef | None = None) -> None:
@@ -412,17 +413,25 @@ class ModelModes:
         self._loaded_from_saves()
         return results
 
+    @functools.cached_property
+    def _pickled(self) -> Dependence:
+        """The mode dependence of a model the file loads whole from a pickle it does not save
+        itself (analysis/pickled.py)."""
+        return pickled_dependence(self.module, self.imports, self.classes, self.dependence)
+
     def _loaded_from_saves(self) -> None:
         """A whole model loaded from a file this file saves it to (``torch.save(net, 'net.pkl')``
         in one function, ``torch.load('net.pkl')`` in another) is the model that was saved: it
         takes the saved models' mode dependence (a tutorial's Linear-ReLU net: none)."""
         for obj, path in self.loads:
-            saved = self.saves.get(path)
+            saved = self.saves.get(path) if path is not None else None
             if saved:
                 dependence = INDEPENDENT
                 for other in saved:
                     dependence |= other.dependence
                 obj.dependence = dependence
+            else:
+                obj.dependence = self._pickled
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare
@@ -1294,11 +1303,14 @@ class Walker:
             if imported is not None:
                 # a class of another project file: a model with its layers, or a plain class
                 # (a predictor that evaluates its own model) that is no model at all
-                is_module, dependence = imported
-                if is_module:
-                    return self._wrapped(call, args) or self._built(call, dependence, state)
-                self._touch_unknown(args, call, state)
-                return frozenset()
+                if not imported.is_module:
+                    self._touch_unknown(args, call, state)
+                    return frozenset()
+                # a module class of an installed package the shipped table does not cover is
+                # built only where the call looks like one (the pre-filter cannot read packages)
+                if imported.source != "installed" or _config_constructor(qualified, call):
+                    return self._wrapped(call, args) or self._built(
+                        call, imported.dependence, state)
         if qualified is not None and _config_constructor(qualified, call):
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
@@ -1382,9 +1394,7 @@ class Walker:
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
             obj = self._object(call, Origin.LOADED, UNKNOWN_DEPENDENCE)
-            path = _string_argument(call, 0, "f")
-            if path is not None:
-                self.owner.loads.append((obj, path))
+            self.owner.loads.append((obj, _string_argument(call, 0, "f")))
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
             # same flow gives back the saved model's mode
             saved = self._saved_facts

@@ -20,12 +20,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import libcst as cst
 
+from dropcheck.analysis import library
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
@@ -33,9 +36,9 @@ from dropcheck.analysis.statements import walk_statements
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _MAX_LEVELS = 8
-_MAX_HOPS = 3  # re-exports followed (`from .defaults import Predictor` in a package __init__)
+_MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
 _MAX_BYTES = 2_000_000
-_SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
+SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
 
 
 @dataclass
@@ -44,6 +47,13 @@ class ProjectFile:
 
     path: Path
     module: cst.Module
+    source: bytes = b""
+
+    def line_of_class(self, name: str) -> int | None:
+        """The line a class is defined on (for messages that say where a fact comes from)."""
+        found = re.search(rb"^[ \t]*class[ \t]+" + re.escape(name.encode()) + rb"\b",
+                          self.source, re.MULTILINE)
+        return self.source.count(b"\n", 0, found.start()) + 1 if found else None
 
     @cached_property
     def imports(self) -> ImportTable:
@@ -84,7 +94,7 @@ def record(files: dict[str, str]) -> None:
     _CONSULTED.update(files)
 
 
-def _parse(path: Path) -> ProjectFile | None:
+def parse(path: Path) -> ProjectFile | None:
     """The parsed file; re-parsed when its bytes changed since (a long-lived process)."""
     try:
         data = path.read_bytes()
@@ -98,7 +108,7 @@ def _parse(path: Path) -> ProjectFile | None:
     parsed: ProjectFile | None = None
     if len(data) <= _MAX_BYTES:
         try:
-            parsed = ProjectFile(path, cst.parse_module(data))
+            parsed = ProjectFile(path, cst.parse_module(data), data)
         except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
             parsed = None
     _FILES[path] = (digest, parsed)
@@ -129,7 +139,7 @@ def module_file(importer: str, module: str) -> Path | None:
 @functools.lru_cache(maxsize=4096)
 def _module_file(folder: str, module: str) -> Path | None:
     path = Path(folder) / "__importer__.py"
-    if any(part in _SKIP_PARTS for part in path.parts):
+    if any(part in SKIP_PARTS for part in path.parts):
         return None
     if module.startswith("."):
         level = len(module) - len(module.lstrip("."))
@@ -161,6 +171,36 @@ def _file_in(base: Path, parts: list[str]) -> Path | None:
 def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo] | None:
     """The class an imported name (``models.Net``, ``.modules.Block``) stands for, when it is
     defined in a file of the project."""
+    return _lookup(importer, qualified, lambda current, module: module_file(current, module))
+
+
+def lookup_library_class(qualified: str, importer: str | None = None,
+                         ) -> tuple[ProjectFile, ClassInfo] | None:
+    """The class an absolute name (``torch_geometric.nn.GATConv``), or a name imported in a
+    library's own file (``importer``), stands for in a library's source
+    (analysis/library.py finds the package's folder)."""
+    return _lookup(importer or "", qualified, _library_module_file)
+
+
+def _library_module_file(importer: str, module: str) -> Path | None:
+    if module.startswith("."):
+        if not importer:
+            return None
+        level = len(module) - len(module.lstrip("."))
+        base = Path(importer).parent
+        for _ in range(level - 1):
+            base = base.parent
+        rest = module.lstrip(".")
+        return _file_in(base, rest.split(".") if rest else [])
+    top, _, rest = module.partition(".")
+    folder = library.package_folder(top)
+    if folder is None:
+        return None
+    return _file_in(folder, rest.split(".") if rest else [])
+
+
+def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | None],
+            ) -> tuple[ProjectFile, ClassInfo] | None:
     current, name = importer, qualified
     for _ in range(_MAX_HOPS):
         rest = name.lstrip(".")
@@ -169,10 +209,10 @@ def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo]
         module = dots + inner  # `from . import Net` -> ".Net": module ".", name "Net"
         if not module or not attr:
             return None
-        path = module_file(current, module)
+        path = locate(current, module)
         if path is None:
             return None
-        parsed = _parse(path)
+        parsed = parse(path)
         if parsed is None:
             return None
         info = parsed.classes.by_name.get(attr)

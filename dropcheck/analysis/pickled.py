@@ -1,0 +1,134 @@
+"""What a model loaded whole from a pickle (``model = torch.load(path)``) may be.
+
+A pickle names its class, not its layers, and dropcheck never reads the file. But unpickling a
+module needs its class importable, so the program that loads it names the candidates:
+
+- the classes of the models it trains itself (their parameters go to a ``torch.optim``
+  optimizer): a program that trains and later loads a whole model loads what it trained (a
+  style-transfer script's ``TransformerNet``, not the frozen VGG that scores it);
+- otherwise, every torch module class it defines or imports from the project or a library the
+  table covers (``from model import Net``, which a prediction script imports for exactly
+  this reason), the classes it lists in ``torch.serialization.safe_globals`` among them.
+  Names imported from elsewhere are taken to be no model class (``ToTensor``, ``Image``).
+
+When every candidate is known and none depends on the mode, the loaded model does not either:
+the mode rules stay silent on it. Any unknown candidate, or none, leaves it unknown.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from dropcheck.analysis import library
+from dropcheck.analysis.classes import ClassIndex
+from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.mode_dependence import (
+    INDEPENDENT,
+    UNKNOWN_DEPENDENCE,
+    Dependence,
+    ModeDependence,
+)
+from dropcheck.analysis.project import lookup_class
+from dropcheck.analysis.walk import visit_readonly
+
+_SAFE_GLOBALS = frozenset({"torch.serialization.safe_globals",
+                           "torch.serialization.add_safe_globals"})
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, imports: ImportTable) -> None:
+        self.imports = imports
+        self.built: dict[str, list[cst.Call]] = {}  # name -> constructor calls assigned to it
+        self.optimised: set[str] = set()  # names whose .parameters() an optimizer takes
+        self.listed: list[cst.BaseExpression] = []  # classes in safe_globals([...])
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        call = _constructor(node.value)
+        if call is None:
+            return
+        for target in node.targets:
+            name = dotted_name(target.target)
+            if name is not None:
+                self.built.setdefault(name, []).append(call)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        qualified = self.imports.resolve(node.func) or ""
+        if qualified in _SAFE_GLOBALS and node.args:
+            value = node.args[0].value
+            if isinstance(value, (cst.List, cst.Tuple)):
+                self.listed.extend(e.value for e in value.elements)
+            return
+        last = qualified.rsplit(".", 1)[-1]
+        if qualified.startswith("torch.optim.") and last[:1].isupper():
+            for arg in node.args:
+                visit_readonly(arg.value, _Parameters(self.optimised))
+
+
+class _Parameters(cst.CSTVisitor):
+    def __init__(self, found: set[str]) -> None:
+        self.found = found
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in (
+                "parameters", "named_parameters"):
+            name = dotted_name(func.value)
+            if name is not None:
+                self.found.add(name)
+
+
+def _constructor(value: cst.BaseExpression) -> cst.Call | None:
+    """``Net(...)``, also behind ``.to(device)``/``.cuda()`` chains."""
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and (
+            value.func.attr.value in ("to", "cuda", "cpu", "double", "float", "half")):
+        value = value.func.value
+    if isinstance(value, cst.Call):
+        name = dotted_name(value.func)
+        if name is not None and name.rsplit(".", 1)[-1][:1].isupper():
+            return value
+    return None
+
+
+def pickled_dependence(module: cst.Module, imports: ImportTable, classes: ClassIndex,
+                       dependence: ModeDependence) -> Dependence:
+    """The mode dependence of a model the file loads whole (see the module docstring)."""
+    collector = _Collector(imports)
+    visit_readonly(module, collector)
+    trained = [call for name in sorted(collector.optimised)
+               for call in collector.built.get(name, ())]
+    if trained:
+        found = INDEPENDENT
+        for call in trained:
+            found |= dependence.of_call(call)
+        return found
+    candidates: list[Dependence] = []
+    for info in classes.module_classes():
+        candidates.append(dependence.of_class(info))
+    for local, qualified in imports.aliases.items():
+        if not local[:1].isupper():
+            continue
+        imported = dependence.imported(qualified)
+        if imported is not None:
+            if imported.is_module:
+                candidates.append(imported.dependence)
+        elif _readable_class(dependence, qualified):
+            return UNKNOWN_DEPENDENCE  # a class of the project or a known library, unknown
+    for expr in collector.listed:
+        name = dotted_name(expr)
+        if name is None or (name not in imports.aliases and name not in classes.by_name):
+            return UNKNOWN_DEPENDENCE  # a listed class that cannot be read
+    if not candidates:
+        return UNKNOWN_DEPENDENCE
+    found = INDEPENDENT
+    for candidate in candidates:
+        found |= candidate
+    return found
+
+
+def _readable_class(dependence: ModeDependence, qualified: str) -> bool:
+    """Whether an imported name is a class dropcheck can look up (in the project or the
+    library table) — then an unknown one may be what was pickled. A name from elsewhere is
+    taken to be no model class (``ToTensor``, ``Image``)."""
+    if library.table_class(qualified) is not None:
+        return True
+    return dependence.path is not None and lookup_class(dependence.path, qualified) is not None

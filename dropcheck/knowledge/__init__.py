@@ -1,0 +1,2 @@
+"""Facts about libraries, shipped with dropcheck (``libraries.json``), and the command that
+regenerates them: ``python -m dropcheck.knowledge`` (see ``generate.py``)."""

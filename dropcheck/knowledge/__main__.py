@@ -1,0 +1,3 @@
+from dropcheck.knowledge.generate import main
+
+raise SystemExit(main())
