@@ -40,7 +40,7 @@ from dropcheck.findings import NOT_ANALYSED_CODE, Finding, Fix
 
 DEFAULT_CACHE_DIR = ".dropcheck_cache"
 #: Bumped when the layout of a cache file changes.
-FORMAT = 1
+FORMAT = 2  # 2: entries record the files their findings depend on
 #: A file modified this close to the moment its stat was recorded may change again within the
 #: file system's timestamp granularity without its mtime changing ("racy git"): such entries
 #: keep their content hash but not their stat, so the next run re-reads and re-hashes them.
@@ -63,7 +63,7 @@ def code_fingerprint() -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{__version__}:{FORMAT}".encode())
     root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.json")]):
         try:
             st = path.stat()
         except OSError:
@@ -115,6 +115,8 @@ class Entry:
     hash: str
     stat: StatKey | None
     findings: list[dict[str, Any]]
+    #: Other files the findings depend on (a class imported from models.py): path -> hash.
+    deps: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class Cache:
@@ -125,6 +127,7 @@ class Cache:
         self.file = folder / f"{key}.json"
         self.entries: dict[str, Entry] = {}
         self.dirty = False
+        self._current: dict[str, str | None] = {}  # dependency path -> its hash in this run
         self._load()
 
     # -- reading -------------------------------------------------------------------------------
@@ -168,6 +171,19 @@ class Cache:
             self.dirty = True
         return found
 
+    def dependencies_unchanged(self, entry: Entry) -> bool:
+        """Whether every file an entry's findings depend on still has the recorded bytes
+        (each read at most once per run)."""
+        for dep, recorded in entry.deps.items():
+            if dep not in self._current:
+                try:
+                    self._current[dep] = content_hash(Path(dep).read_bytes())
+                except OSError:
+                    self._current[dep] = None
+            if self._current[dep] != recorded:
+                return False
+        return True
+
     def _findings(self, path: str, entry: Entry) -> list[Finding] | None:
         try:
             return [_decode(path, item) for item in entry.findings]
@@ -178,13 +194,14 @@ class Cache:
 
     # -- writing -------------------------------------------------------------------------------
     def store(self, path: str, digest: str, st: os.stat_result,
-              findings: Iterable[Finding]) -> None:
+              findings: Iterable[Finding], deps: Mapping[str, str] | None = None) -> None:
         findings = list(findings)
         if any(f.code == NOT_ANALYSED_CODE for f in findings):
             if self.entries.pop(path, None) is not None:
                 self.dirty = True
             return
-        self.entries[path] = Entry(digest, _trusted_stat(st), [_encode(f) for f in findings])
+        self.entries[path] = Entry(digest, _trusted_stat(st), [_encode(f) for f in findings],
+                                   dict(deps or {}))
         self.dirty = True
 
     def save(self) -> str | None:
@@ -196,7 +213,8 @@ class Cache:
             payload = json.dumps({
                 "format": FORMAT,
                 "files": {
-                    path: {"hash": e.hash, "stat": e.stat, "findings": e.findings}
+                    path: {"hash": e.hash, "stat": e.stat, "findings": e.findings,
+                           **({"deps": e.deps} if e.deps else {})}
                     for path, e in sorted(self.entries.items())
                 },
             }, separators=(",", ":")).encode()
@@ -217,13 +235,15 @@ def _entry(item: Any) -> Entry | None:
     if not isinstance(item, Mapping):
         return None
     digest, st, findings = item.get("hash"), item.get("stat"), item.get("findings")
-    if not isinstance(digest, str) or not isinstance(findings, list):
+    deps = item.get("deps", {})
+    if not isinstance(digest, str) or not isinstance(findings, list) or not (
+            isinstance(deps, dict) and all(isinstance(v, str) for v in deps.values())):
         return None
     if st is not None:
         if not (isinstance(st, list) and len(st) == 3 and all(isinstance(x, int) for x in st)):
             return None
         st = (st[0], st[1], st[2])
-    return Entry(digest, st, findings)
+    return Entry(digest, st, findings, dict(deps))
 
 
 def prepare_folder(folder: Path) -> None:

@@ -61,7 +61,9 @@ class RunStats:
 
 #: The outcome of one file in a worker: path, stat and content hash (None when the file could
 #: not be read), and its findings (None when the bytes matched the cached hash: not linted).
-Outcome = tuple[str, "os.stat_result | None", "str | None", "list[Finding] | None"]
+#: Last: the other files the findings depend on (path -> content hash), see project.py.
+Outcome = tuple[str, "os.stat_result | None", "str | None", "list[Finding] | None",
+                "dict[str, str]"]
 
 
 def available_cores() -> int:
@@ -105,7 +107,7 @@ def lint_paths(
     # Without fork (Windows) one file or --jobs 1 run in this process, with no time limit.
     outcomes = (_in_pool(todo, options, jobs, run.file_timeout)
                 if todo and (jobs > 1 or hasattr(os, "fork")) else _serial(todo, options))
-    for path, st, digest, result in outcomes:
+    for path, st, digest, result, deps in outcomes:
         if result is None:  # unchanged bytes: the cached findings stand
             assert cache is not None and st is not None and digest is not None
             hit = cache.lookup_hash(path, digest, st)
@@ -113,13 +115,13 @@ def lint_paths(
                 stats.cached += 1
                 findings.extend(hit)
                 continue
+            project.consulted()
             result = lint_path(path, options)
-            if project.consulted():
-                digest = None  # depends on other files: not cached (see lint_file)
+            deps = project.consulted()
         stats.linted += 1
         findings.extend(result)
         if cache is not None and st is not None and digest is not None:
-            cache.store(path, digest, st, result)
+            cache.store(path, digest, st, result, deps)
     if cache is not None:
         problem = cache.save()
         if problem:
@@ -141,10 +143,12 @@ def _cached(cache: Cache, path: str) -> tuple[list[Finding] | None, str | None]:
         return None, None
     if not stat.S_ISREG(st.st_mode):
         return None, None
+    entry = cache.entries.get(path)
+    if entry is not None and not cache.dependencies_unchanged(entry):
+        return None, None  # a file it depends on changed: lint it again
     hit = cache.lookup_stat(path, st)
     if hit is not None:
         return hit, None
-    entry = cache.entries.get(path)
     return None, entry.hash if entry is not None else None
 
 
@@ -157,17 +161,15 @@ def lint_file(path: str, options: LintOptions, expected: str | None,
         st = os.stat(path)
         data = read_source(path)
     except OSError:
-        return path, None, None, lint_path(path, options)  # reports why, as DC000
+        return path, None, None, lint_path(path, options), {}  # reports why, as DC000
     digest = content_hash(data)
     if digest == expected:
-        return path, st, digest, None
+        return path, st, digest, None, {}
     project.consulted()  # forget what an earlier lint in this process read
     result = lint_isolated(path, options, timeout) if isolate else lint_path(path, options)
-    if project.consulted():
-        # findings that depend on other files of the project (a model class imported from
-        # models.py) are not cached: an edit there must show here on the next run
-        return path, st, None, result
-    return path, st, digest, result
+    # the other files the findings depend on (a model class imported from models.py): the
+    # cache entry holds their hashes, so that an edit there shows here on the next run
+    return path, st, digest, result, project.consulted()
 
 
 def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -42,6 +43,7 @@ from dropcheck.analysis.mode_dependence import (
     is_torch_layer,
 )
 from dropcheck.analysis.pickled import pickled_dependence
+from dropcheck.analysis.project import lookup_function
 from dropcheck.analysis.scopes import (
     Scope,
     function_bound_names,
@@ -143,6 +145,9 @@ class Forward:
     frozen: bool
     #: Statement order in its flow unit.
     order: int = -1
+    #: For a forward that a helper of another file runs (the call is the helper's): which
+    #: helper, and where (``evaluate() (utils.py:14)``).
+    via: str | None = None
 
 
 @dataclass(eq=False)
@@ -242,7 +247,14 @@ class Summary:
     #: When every ``return`` is a tuple of the same length (``return model, loss_fn, opt``):
     #: per position, the parameter keys and the indexes into ``returns_new`` it may hold.
     positions: tuple[tuple[frozenset[str], frozenset[int]], ...] = ()
+    #: Keys whose object the helper runs forward in an inference context (no_grad) in the
+    #: mode its caller gave it (callers in other files report it at the call).
+    inference_keys: frozenset[str] = frozenset()
 
+
+#: How deep helpers of other files may call helpers of further files.
+_MAX_FOREIGN_DEPTH = 3
+_FOREIGN_DEPTH = [0]
 
 _UNKNOWN_SUMMARY = Summary({}, frozenset(), (), False, frozenset(), False, ())
 #: Literal arguments of one call, by parameter name (sorted): a summary's specialisation.
@@ -332,6 +344,7 @@ class ModelModes:
                  module_names: frozenset[str] = frozenset(),
                  constants: ConstantEvaluator | None = None, test_file: bool = False,
                  path: str | None = None) -> None:
+        self.path = path
         #: Names the module assigns (candidates for global models read by functions).
         self.module_names = module_names
         self.module = module
@@ -595,6 +608,26 @@ class ModelModes:
             found = self._tested[id(function)] = frozenset(names.names & params)
         return found
 
+    def imported_function(self, qualified: str,
+                          ) -> tuple[ModelModes, cst.FunctionDef, str] | None:
+        """A top-level function of another project file that an imported name stands for
+        (``from utils import evaluate``), with the analysis of that file and where it is."""
+        if self.path is None or _FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
+                qualified.startswith("torch.")):
+            return None
+        found = lookup_function(self.path, qualified)
+        if found is None:
+            return None
+        parsed, function = found
+        name = function.name.value
+        line = parsed.line_of(rb"def[ \t]+" + re.escape(name.encode()) + rb"\b")
+        where = f"`{name}()` ({parsed.path.name}{f':{line}' if line else ''})"
+        _FOREIGN_DEPTH[0] += 1
+        try:
+            return parsed.context.modes, function, where
+        finally:
+            _FOREIGN_DEPTH[0] -= 1
+
     def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
                          ) -> tuple[cst.FunctionDef, bool] | None:
         """A same-file function or ``self.method`` called by ``func``; (def, is_method)."""
@@ -791,11 +824,16 @@ class Walker:
             for obj, facts in step.trained.items():
                 if obj.parameter is not None and any(f.mode is Mode.ENTRY for f in facts):
                     trains_entry.add(obj.parameter)
+        inference_keys = {
+            obj.parameter for forward in self.result.forwards
+            if forward.inference is not None and forward.facts
+            and all(f.mode is Mode.ENTRY for f in forward.facts)
+            for obj in forward.objects if obj.parameter is not None}
         del end
         order = tuple(parameter_names(self.unit)) if isinstance(self.unit, cst.FunctionDef) else ()
         return Summary(effects, frozenset(returns_keys), tuple(returns_new),
                        self.result.has_training, frozenset(trains_entry), self.is_generator,
-                       order, positions)
+                       order, positions, frozenset(inference_keys))
 
     def _positions(self, index_of: dict[tuple[int, int], int],
                    ) -> tuple[tuple[frozenset[str], frozenset[int]], ...]:
@@ -1288,6 +1326,13 @@ class Walker:
             function, is_method = resolved
             bound = [call_arg for call_arg in call.args]
             return self._apply_summary(call, function, is_method, bound, args, state, None)
+        if qualified is not None:
+            foreign = self.owner.imported_function(qualified)
+            if foreign is not None:
+                # a helper of another project file (`from utils import evaluate`): its
+                # summary, computed there
+                return self._apply_summary(call, foreign[1], False, list(call.args), args,
+                                           state, None, foreign[0], foreign[2])
         if qualified is None and isinstance(func, cst.Name):
             local = self.owner.classes.by_name.get(func.value)
             if local is not None and local.is_module and (
@@ -1607,9 +1652,13 @@ class Walker:
     def _apply_summary(self, call: cst.Call, function: cst.FunctionDef, is_method: bool,
                        call_args: list[cst.Arg], args: list[frozenset[ModelObject]],
                        state: State, receiver: frozenset[ModelObject] | None,
+                       definer: ModelModes | None = None, via: str | None = None,
                        ) -> frozenset[ModelObject]:
-        summary = self.owner.summary(function, self._literal_arguments(
-            function, is_method, call_args))
+        """Apply what ``function`` does (a helper of this file, or of the file ``definer``
+        analyses, described by ``via``) to the models the call passes."""
+        definer = definer or self.owner
+        summary = definer.summary(function, self._literal_arguments(
+            function, is_method, call_args, definer))
         if summary is _UNKNOWN_SUMMARY:
             self._touch_unknown(args, call, state)
             if receiver:
@@ -1646,13 +1695,15 @@ class Walker:
             if found:
                 mapping[key] = found
         name = function.name.value
+        if definer is not self.owner:
+            self._foreign_inference(call, call_args, args, summary, mapping, state, via)
         # call sites for the callee's reporting run
         targets = frozenset(
             name for small in small_statements(self.statement) if isinstance(small, cst.Assign)
             and small.value is call for target in small.targets
             for name in target_names(target.target))
         for key, objs in mapping.items():
-            if objs:
+            if objs and definer is self.owner:
                 self.owner.record_callsite(function, key, CallSite(
                     state.facts(objs), call, objs,
                     self.ctx.loops[-1] if self.ctx.loops else None, targets))
@@ -1721,10 +1772,30 @@ class Walker:
                 for keys, indexes in summary.positions)
         return frozenset(result)
 
+    def _foreign_inference(self, call: cst.Call, call_args: list[cst.Arg],
+                           args: list[frozenset[ModelObject]], summary: Summary,
+                           mapping: dict[str, frozenset[ModelObject]], state: State,
+                           via: str | None) -> None:
+        """A helper of another file that runs a model it is given under no_grad, in the mode
+        it was given: a forward at the call, here (where a missing ``eval()`` is fixed)."""
+        for key in sorted(summary.inference_keys):
+            objs = mapping.get(key, frozenset())
+            model = next((arg.value for arg, arg_objs in zip(call_args, args, strict=False)
+                          if arg_objs & objs), None)
+            if not objs or model is None:
+                continue
+            frame = self.ctx.loops[-1] if self.ctx.loops else None
+            self.result.forwards.append(Forward(
+                call=call, model=model, objects=objs, facts=state.facts(objs), inference=call,
+                statement=self.statement, collected=True,
+                repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
+                pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
+                frozen=bool(objs & state.frozen), order=self.order, via=via))
+
     def _literal_arguments(self, function: cst.FunctionDef, is_method: bool,
-                           call_args: list[cst.Arg]) -> Constants:
+                           call_args: list[cst.Arg], definer: ModelModes) -> Constants:
         """The call's literal arguments for parameters the callee's ``if`` tests."""
-        tested = self.owner.tested_parameters(function)
+        tested = definer.tested_parameters(function)
         if not tested:
             return ()
         return tuple(sorted(literal_arguments(function, call_args, is_method, tested).items()))

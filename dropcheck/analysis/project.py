@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -33,6 +34,9 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.statements import walk_statements
+
+if TYPE_CHECKING:
+    from dropcheck.analysis.context import FileContext
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _MAX_LEVELS = 8
@@ -51,8 +55,11 @@ class ProjectFile:
 
     def line_of_class(self, name: str) -> int | None:
         """The line a class is defined on (for messages that say where a fact comes from)."""
-        found = re.search(rb"^[ \t]*class[ \t]+" + re.escape(name.encode()) + rb"\b",
-                          self.source, re.MULTILINE)
+        return self.line_of(rb"class[ \t]+" + re.escape(name.encode()) + rb"\b")
+
+    def line_of(self, pattern: bytes) -> int | None:
+        """The first line that starts (after indentation) with ``pattern``."""
+        found = re.search(rb"^[ \t]*" + pattern, self.source, re.MULTILINE)
         return self.source.count(b"\n", 0, found.start()) + 1 if found else None
 
     @cached_property
@@ -73,6 +80,19 @@ class ProjectFile:
     @cached_property
     def constants(self) -> ConstantEvaluator:
         return ConstantEvaluator(self.module)
+
+    @cached_property
+    def context(self) -> FileContext:
+        """The file's full analysis (helpers of other files are summarised there)."""
+        from dropcheck.analysis.context import FileContext  # the context imports this module
+
+        return FileContext(str(self.path), self.module)
+
+    @cached_property
+    def functions(self) -> dict[str, cst.FunctionDef]:
+        """The file's top-level functions, by name."""
+        return {stmt.name.value: stmt for stmt in self.module.body
+                if isinstance(stmt, cst.FunctionDef)}
 
 
 #: Parsed files by path, with the hash of the bytes parsed (None: not parsable).
@@ -171,7 +191,19 @@ def _file_in(base: Path, parts: list[str]) -> Path | None:
 def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo] | None:
     """The class an imported name (``models.Net``, ``.modules.Block``) stands for, when it is
     defined in a file of the project."""
-    return _lookup(importer, qualified, lambda current, module: module_file(current, module))
+    found = _lookup(importer, qualified, lambda current, module: module_file(current, module))
+    return (found[0], found[0].classes.by_name[found[1]]) if found is not None else None
+
+
+def lookup_function(importer: str, qualified: str) -> tuple[ProjectFile, cst.FunctionDef] | None:
+    """The top-level function an imported name (``utils.evaluate``) stands for, when it is
+    defined in a file of the project."""
+    found = _lookup(importer, qualified, lambda current, module: module_file(current, module),
+                    functions=True)
+    if found is None:
+        return None
+    parsed, name = found
+    return parsed, parsed.functions[name]
 
 
 def lookup_library_class(qualified: str, importer: str | None = None,
@@ -179,7 +211,8 @@ def lookup_library_class(qualified: str, importer: str | None = None,
     """The class an absolute name (``torch_geometric.nn.GATConv``), or a name imported in a
     library's own file (``importer``), stands for in a library's source
     (analysis/library.py finds the package's folder)."""
-    return _lookup(importer or "", qualified, _library_module_file)
+    found = _lookup(importer or "", qualified, _library_module_file)
+    return (found[0], found[0].classes.by_name[found[1]]) if found is not None else None
 
 
 def _library_module_file(importer: str, module: str) -> Path | None:
@@ -200,7 +233,9 @@ def _library_module_file(importer: str, module: str) -> Path | None:
 
 
 def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | None],
-            ) -> tuple[ProjectFile, ClassInfo] | None:
+            functions: bool = False) -> tuple[ProjectFile, str] | None:
+    """The parsed file that defines the class (or top-level function) an imported name stands
+    for, and its name there."""
     current, name = importer, qualified
     for _ in range(_MAX_HOPS):
         rest = name.lstrip(".")
@@ -215,9 +250,8 @@ def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | N
         parsed = parse(path)
         if parsed is None:
             return None
-        info = parsed.classes.by_name.get(attr)
-        if info is not None:
-            return parsed, info
+        if attr in (parsed.functions if functions else parsed.classes.by_name):
+            return parsed, attr
         # a re-export: `from .defaults import DefaultPredictor` in a package's __init__
         forwarded = parsed.imports.aliases.get(attr)
         if forwarded is None:

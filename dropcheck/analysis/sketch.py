@@ -16,7 +16,7 @@ import ast
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 
-from dropcheck.analysis import mode_api
+from dropcheck.analysis import library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
 from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
@@ -547,16 +547,24 @@ class Sketch:
                         or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
                         or name == "torch.nn.Module.train"
                         or _maybe_config_constructor(name, call)
-                        or self._project_class(name)):
+                        or self._project_name(name)
+                        or _library_module_class(name)):
                     found.add(unit)
                     break
         return found
 
-    def _project_class(self, qualified: str) -> bool:
-        """Whether a capitalised imported name may be a class of another file of the project
-        (its module is a project file): the mode analysis reads such a class there."""
-        if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
-                ".", 1)[-1][:1].isupper():
+    @cached_property
+    def project_helper_units(self) -> set[int]:
+        """Units that call a name imported from another file of the project (a helper such
+        as ``evaluate(model)``, a factory, a class): the mode analysis applies what it does
+        there, which may build a model, switch its mode or run it for inference."""
+        return {unit for qualified, _, unit in self._resolved_calls
+                if any(self._project_name(name) for name in qualified)}
+
+    def _project_name(self, qualified: str) -> bool:
+        """Whether an imported name may be a class or function of another file of the
+        project (its module is a project file): the mode analysis reads it there."""
+        if self.path is None or qualified.startswith("torch."):
             return False
         module = qualified.rpartition(".")[0]
         if not module.strip("."):
@@ -590,6 +598,8 @@ class Sketch:
         loaded |= {i for i, targets in enumerate(self._calls_between)
                    if any(t in returns_loaded for t in targets)}
         never = self._module_inits
+        # a helper of another file may run the model under no_grad (reported at its call)
+        loaded |= self.project_helper_units
         return {i for i in grad | loaded
                 if self.units[i].name not in mode_api.LIGHTNING_EVAL_HOOKS and i not in never}
 
@@ -620,6 +630,14 @@ class Sketch:
             return False  # not imported (a star import at most), or imported twice
         resolved = self.resolve(base)
         return len(resolved) == 1 and is_module_base(next(iter(resolved)))
+
+
+def _library_module_class(qualified: str) -> bool:
+    """A torch module class of a library in dropcheck's table (a model or a layer)."""
+    if not qualified.rsplit(".", 1)[-1][:1].isupper():
+        return False
+    entry = library.table_class(qualified)
+    return entry is not None and entry.code.startswith("M")
 
 
 def _maybe_mode_dependent_layer(qualified: str, call: ast.Call) -> bool:

@@ -185,7 +185,12 @@ class MissingEval(Rule):
     def _report(self, forward: Forward, result: FlowResult) -> None:
         module = self.context.module
         model = code_of(module, forward.model)
-        if forward.inference is None:
+        inference = forward.inference
+        if forward.via is not None:
+            # a helper of another file runs it under no_grad: fixed here, before the call
+            where = f"in {forward.via}, which disables grad (that does not switch modes)"
+            inference = None
+        elif forward.inference is None:
             where = "after its trained weights are loaded, in a flow with no training step"
             if forward.frozen:
                 where = ("after its weights are frozen (`requires_grad` off freezes weights "
@@ -202,7 +207,7 @@ class MissingEval(Rule):
         if caller is not None:
             why = f"a caller passes it in training mode: `{code_of(module, caller)}`"
         self.sites.append(MissingEvalSite(forward.call, forward.model, forward.statement,
-                                          forward.inference))
+                                          inference))
         self.report(
             forward.call,
             f"`{model}` is still in training mode ({why}) but runs for inference {where}: "
@@ -210,5 +215,5 @@ class MissingEval(Rule):
             f"and wrong. Call `{model}.eval()` before inference (and `.train()` before "
             f"training resumes)",
             fix=eval_before_inference(self.context, forward.model, forward.statement,
-                                      forward.inference),
+                                      inference),
         )

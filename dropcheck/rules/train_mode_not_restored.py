@@ -79,8 +79,11 @@ class TrainModeNotRestored(Rule):
     def could_match(cls, sketch: Sketch) -> bool:
         # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
         # step (`.backward()`, `.step()`)
-        return (sketch.calls_method("eval", "train", "from_pretrained")
-                and (sketch.calls_method("step") or sketch.calls_method_ending("backward")))
+        # (either may be in a helper of another project file)
+        return ((sketch.calls_method("eval", "train", "from_pretrained")
+                 or bool(sketch.project_helper_units))
+                and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
+                     or bool(sketch.project_helper_units)))
 
     VALID = [
         # train() at the top of the loop body
