@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
@@ -62,6 +62,9 @@ class Dependence:
     dropout: bool = False
     batch_statistics: bool = False
     unknown: bool = False
+    #: What showed it, for messages (``nn.Dropout(0.3)``, ``nn.BatchNorm2d``, ``Encoder
+    #: (not readable)``): at most a few, not part of equality.
+    evidence: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def stochastic(self) -> bool:
@@ -83,9 +86,35 @@ class Dependence:
         return not self.unknown or self.dropout or self.batch_statistics
 
     def __or__(self, other: Dependence) -> Dependence:
+        # the first few in sorted order: the same whatever order the parts were joined in
+        evidence = tuple(sorted(set(self.evidence) | set(other.evidence)))[:_MAX_EVIDENCE]
         return Dependence(self.dropout or other.dropout,
                           self.batch_statistics or other.batch_statistics,
-                          self.unknown or other.unknown)
+                          self.unknown or other.unknown, evidence)
+
+    def shown(self, *evidence: str) -> Dependence:
+        """The same, with what showed it (kept only where it says something)."""
+        return replace(self, evidence=tuple(sorted(set(evidence)))[:_MAX_EVIDENCE]) if (
+            self.any) else self
+
+    def consequence(self, defined: str | None = None) -> str:
+        """What training mode does to a model with this dependence, for messages;
+        ``defined``: where its class is (``Net (models.py:6)``)."""
+        if self.dropout and self.batch_statistics:
+            effect = "dropout stays active and BatchNorm uses batch statistics"
+        elif self.dropout:
+            effect = "dropout stays active"
+        elif self.batch_statistics:
+            effect = "BatchNorm uses batch statistics (and updates its running averages)"
+        else:
+            effect = "any dropout or BatchNorm in it stays in training mode"
+        shown = ", ".join(e for e in self.evidence if self.known or "not readable" in e)
+        if defined and shown:
+            return f"{effect} ({defined}: {shown})"
+        return f"{effect} ({defined or shown})" if defined or shown else effect
+
+
+_MAX_EVIDENCE = 3
 
 
 INDEPENDENT = Dependence()
@@ -104,6 +133,16 @@ class Imported:
     dependence: Dependence
     where: str
     source: str  # "project", "table" (the shipped library table) or "installed"
+
+
+def _layer_text(qualified: str, call: cst.Call | None) -> str:
+    """``nn.Dropout(0.3)``, ``nn.BatchNorm2d``, ``F.dropout`` for messages."""
+    short = qualified.replace("torch.nn.functional.", "F.").replace("torch.nn.", "nn.")
+    if call is not None and qualified in DROPOUT_MODULES and call.args and (
+            call.args[0].keyword is None and isinstance(call.args[0].value, (cst.Float,
+                                                                              cst.Integer))):
+        return f"{short}({call.args[0].value.value})"
+    return short
 
 
 def _inside_packages(path: str) -> bool:
@@ -461,7 +500,8 @@ class ModeDependence:
                     # mixin adds no layer)
                     found |= imported.dependence
                     continue
-                return UNKNOWN_DEPENDENCE  # PreTrainedModel, torchvision ResNet, ...
+                # PreTrainedModel, torchvision ResNet, ...
+                return UNKNOWN_DEPENDENCE.shown(f"base class {last} (not readable)")
             name = dotted_name(base)
             local = self.classes.by_name.get(name) if name else None
             if local is None:
@@ -496,7 +536,9 @@ class ModeDependence:
     def _torch_layer(self, qualified: str, call: cst.Call, scopes: tuple[Scope, ...],
                      env: Env | None) -> Dependence:
         if qualified in DROPOUT_MODULES or qualified in _DROPOUT_ARGUMENT_LAYERS:
-            return STOCHASTIC if self._may_drop(qualified, call, scopes, env) else INDEPENDENT
+            if not self._may_drop(qualified, call, scopes, env):
+                return INDEPENDENT
+            return STOCHASTIC.shown(_layer_text(qualified, call))
         if qualified in RUNNING_STATS_NORMS or qualified in INSTANCE_NORMS:
             params = LAYER_SIGNATURES.get(qualified) or (
                 "num_features", "eps", "momentum", "affine", "track_running_stats")
@@ -506,9 +548,12 @@ class ModeDependence:
                 tracked = None
             elif isinstance(value, cst.BaseExpression):
                 tracked = self.rate(value, env, scopes)
-            return INDEPENDENT if tracked is not None and not tracked else STATISTICS
+            if tracked is not None and not tracked:
+                return INDEPENDENT
+            return STATISTICS.shown(_layer_text(qualified, None))
         if layer_is_mode_dependent(qualified):
-            return UNKNOWN_DEPENDENCE  # TransformerEncoder(layer, n): the layer decides
+            # TransformerEncoder(layer, n): the layer decides
+            return UNKNOWN_DEPENDENCE.shown(f"{_layer_text(qualified, None)} (not readable)")
         # containers: mode dependent iff some element is
         finder = _Finder(self, env, scopes)
         for arg in call.args:
@@ -566,7 +611,7 @@ class _Finder(cst.CSTVisitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if node.attr.value == "training":
-            self.found |= UNKNOWN_DEPENDENCE
+            self.found |= UNKNOWN_DEPENDENCE.shown("a `self.training` branch")
         return not self.done
 
     def visit_Assign(self, node: cst.Assign) -> bool:
@@ -588,7 +633,8 @@ class _Finder(cst.CSTVisitor):
                         or "." in name or name in self.owner.classes.by_name
                         or name in self.owner.functions)
         if not harmless:
-            self.found |= UNKNOWN_DEPENDENCE
+            self.found |= UNKNOWN_DEPENDENCE.shown(
+                f"`{(name or qualified or '?').rsplit('.', 1)[-1]}(...)` (not readable)")
         return not self.done
 
     def visit_Call(self, node: cst.Call) -> bool:
@@ -603,11 +649,11 @@ class _Finder(cst.CSTVisitor):
                 self.found |= owner._torch_layer(qualified, node, scopes, self.env)
                 return False
             if qualified in _FUNCTIONAL_STATISTICS:
-                self.found |= STATISTICS
+                self.found |= STATISTICS.shown(_layer_text(qualified, None))
                 return True
             if qualified in _FUNCTIONAL_STOCHASTIC:
                 if self._functional_may_drop(qualified, node):
-                    self.found |= STOCHASTIC
+                    self.found |= STOCHASTIC.shown(_layer_text(qualified, None))
                 return True
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True
@@ -616,7 +662,9 @@ class _Finder(cst.CSTVisitor):
                 if imported is not None:
                     self.found |= imported.dependence  # a class of another file or library
                     return True
-                self.found |= UNKNOWN_DEPENDENCE  # a class from elsewhere: unseen layers
+                # a class from elsewhere: unseen layers
+                self.found |= UNKNOWN_DEPENDENCE.shown(
+                    f"{qualified.rsplit('.', 1)[-1]} (not readable)")
                 return False
             return True
         name = dotted_name(node.func)
@@ -636,7 +684,7 @@ class _Finder(cst.CSTVisitor):
             # methods of self or of values (x.view(...)), builtins
             return True
         if name[:1].isupper():
-            self.found |= UNKNOWN_DEPENDENCE  # an unknown class
+            self.found |= UNKNOWN_DEPENDENCE.shown(f"{name} (not readable)")  # unknown class
             return False
         return True
 

@@ -112,6 +112,9 @@ class ModelObject:
     dependence: Dependence = UNKNOWN_DEPENDENCE
     #: Index of the parameter (or global/self key) this object stands for in a helper.
     parameter: str | None = None
+    #: Where its class is defined, when another file or a library says what it contains
+    #: (``Net (models.py:6)``), for messages.
+    defined: str | None = None
 
     @property
     def mode_dependent(self) -> bool:
@@ -1354,8 +1357,13 @@ class Walker:
                 # a module class of an installed package the shipped table does not cover is
                 # built only where the call looks like one (the pre-filter cannot read packages)
                 if imported.source != "installed" or _config_constructor(qualified, call):
-                    return self._wrapped(call, args) or self._built(
-                        call, imported.dependence, state)
+                    wrapped = self._wrapped(call, args)
+                    if wrapped:
+                        return wrapped
+                    built = self._built(call, imported.dependence, state)
+                    for obj in built:
+                        obj.defined = imported.where
+                    return built
         if qualified is not None and _config_constructor(qualified, call):
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)

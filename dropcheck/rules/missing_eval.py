@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.mode_api import LIGHTNING_EVAL_HOOKS
+from dropcheck.analysis.mode_dependence import INDEPENDENT
 from dropcheck.analysis.modes import (
     FlowResult,
     Forward,
@@ -211,9 +212,19 @@ class MissingEval(Rule):
         self.report(
             forward.call,
             f"`{model}` is still in training mode ({why}) but runs for inference {where}: "
-            f"dropout stays active and BatchNorm uses batch statistics, so outputs are noisy "
-            f"and wrong. Call `{model}.eval()` before inference (and `.train()` before "
-            f"training resumes)",
+            f"{_consequence(forward)}, so outputs are noisy and wrong. Call `{model}.eval()` "
+            f"before inference (and `.train()` before training resumes)",
             fix=eval_before_inference(self.context, forward.model, forward.statement,
                                       inference),
         )
+
+
+def _consequence(forward: Forward) -> str:
+    """What training mode does to the model, from what its class is known to contain."""
+    dependence = INDEPENDENT
+    defined: str | None = None
+    for obj in sorted(forward.objects, key=lambda o: o.description):
+        if obj.mode_dependent:
+            dependence |= obj.dependence
+            defined = defined or obj.defined
+    return dependence.consequence(defined)
