@@ -436,17 +436,42 @@ def rule_command(code: str | None, show_all: bool) -> None:
     click.echo(f"{title}\n\n{found.documentation()}")
 
 
+@click.command(name="explain", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("location", metavar="PATH:LINE")
+def explain_command(location: str) -> None:
+    """Print what dropcheck knows about the models on one line (class, where it is defined,
+    mode-dependent layers, mode at that point and why, findings)."""
+    from libcst import ParserSyntaxError
+
+    from dropcheck.explain import explain
+
+    path, _, line = location.rpartition(":")
+    if not path or not line.isdigit():
+        raise click.UsageError(f"expected PATH:LINE, got {location!r}")
+    try:
+        click.echo(explain(path, int(line)), nl=False)
+    except (OSError, SyntaxError, ParserSyntaxError) as error:
+        raise click.ClickException(f"cannot explain {location}: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--explain-model"]:
+        # `dropcheck --explain-model PATH:LINE`
+        _run_command(explain_command, args[1:], "dropcheck --explain-model")
+        return
     # `dropcheck rule ...` is the one subcommand; everything else is a lint run. A folder
     # literally named `rule` can still be linted as `./rule`.
     command = rule_command if args[:1] == ["rule"] else check
     if command is rule_command:
         args = args[1:]
+    _run_command(command, args, "dropcheck" if command is check else "dropcheck rule")
+
+
+def _run_command(command: click.Command, args: list[str], prog_name: str) -> None:
     try:
         # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit status 1.
-        command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule",
-                     standalone_mode=False)
+        command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
         interrupted()
     except click.ClickException as error:

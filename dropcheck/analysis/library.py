@@ -21,6 +21,7 @@ resolves through the class's short name when exactly one public class of that pa
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,12 +68,28 @@ def _load_table(path: Path) -> Table:
         return Table({}, {}, {})
     classes: dict[str, tuple[str, str, str, tuple[tuple[str, int], ...]]] = {}
     counts: dict[tuple[str, str], list[str]] = {}
-    for qualified, (code, zeros, passed, rates) in data.get("classes", {}).items():
+    for qualified, entry in data.get("classes", {}).items():
+        code, zeros, passed, rates = (entry, entry, entry, []) if isinstance(
+            entry, str) else entry
         classes[qualified] = (code, zeros, passed, tuple((str(n), int(i)) for n, i in rates))
         package, _, rest = qualified.partition(".")
         counts.setdefault((package, rest.rsplit(".", 1)[-1]), []).append(qualified)
     short = {key: found[0] for key, found in counts.items() if len(found) == 1}
     return Table(dict(data.get("packages", {})), classes, short)
+
+
+def knowledge_fingerprint() -> str:
+    """What the table's facts were derived with: dropcheck's knowledge of torch's layers
+    (analysis/torch_api.py). When it changes, the table is stale."""
+    from dropcheck.analysis import torch_api as api
+
+    material = repr([sorted(api.DROPOUT_MODULES), sorted(api.RATE_DEFAULT.items()),
+                     sorted(api.RATE_PARAMETER.items()), sorted(api.RUNNING_STATS_NORMS),
+                     sorted(api.INSTANCE_NORMS), sorted(api.MODE_DEPENDENT_MODULES),
+                     sorted(api.FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items()),
+                     sorted(api.RUNNING_STATS_NORM_FUNCTIONS), sorted(api.MODULE_BASES),
+                     sorted(api.MODULE_BASE_NAMES)])
+    return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
 
 
 @functools.cache

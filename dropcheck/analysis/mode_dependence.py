@@ -325,11 +325,18 @@ class ModeDependence:
     def imported(self, qualified: str, call: cst.Call | None = None,
                  scopes: tuple[Scope, ...] | None = None, caller: Env | None = None,
                  ) -> Imported | None:
+        found = self.imported_class(qualified, call, scopes, caller)
+        return found if found is not None and found.dependence.known else None
+
+    def imported_class(self, qualified: str, call: cst.Call | None = None,
+                       scopes: tuple[Scope, ...] | None = None, caller: Env | None = None,
+                       ) -> Imported | None:
         """For a class imported from another file of the project (``from models import Net``)
         or from a library (the shipped table, else the installed package's source): whether it
         is a torch module, and its mode dependence there, with the constants ``call`` passes.
-        None when it cannot be told: a class whose bases are unknown, or a module whose layers
-        its own file does not show either (built by factories from elsewhere)."""
+        None when it cannot be told: a class whose bases are unknown, or (for ``imported``;
+        ``imported_class`` returns it) a module whose layers its own file does not show
+        either (built by factories from elsewhere)."""
         if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
                 ".", 1)[-1][:1].isupper() or _DEPTH[0] >= _MAX_DEPTH:
             return None
@@ -365,8 +372,7 @@ class ModeDependence:
         if other.is_module(info):
             env = self.call_env(info, call, scopes, caller, other)
             dependence = other.of_class(info, env)
-            # a class whose layers could not be seen there either stays unknown, as before
-            return Imported(True, dependence, where, source) if dependence.known else None
+            return Imported(True, dependence, where, source)
         if other.is_plain(info):
             return Imported(False, INDEPENDENT, where, source)  # a predictor wrapper: no model
         return None
@@ -396,7 +402,7 @@ class ModeDependence:
         if not code.startswith("M"):
             return None
         dependence = Dependence("d" in code, "b" in code, "u" in code)
-        return Imported(True, dependence, where, "table") if dependence.known else None
+        return Imported(True, dependence, where, "table")
 
     def is_module(self, info: ClassInfo) -> bool:
         """Whether a class of this file is a torch module, also through bases that are module
@@ -430,7 +436,7 @@ class ModeDependence:
         if isinstance(base, cst.Subscript):
             base = base.value
         qualified = self.imports.resolve(base)
-        return self.imported(qualified) if qualified is not None else None
+        return self.imported_class(qualified) if qualified is not None else None
 
     # -- internals -------------------------------------------------------------------------
     def _memoised(self, node: cst.CSTNode, env: Env | None,

@@ -25,6 +25,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 import libcst as cst
@@ -151,20 +152,31 @@ def build(folders: Sequence[Path], packages: Sequence[str] = LIBRARIES) -> dict[
         library.use_folders(None)
     return {
         "generated_by": "python -m dropcheck.knowledge",
+        "knowledge": library.knowledge_fingerprint(),
+        "torch": _installed_version("torch"),
         "packages": versions,
         "classes": dict(sorted(classes.items())),
     }
 
 
+def _installed_version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def dump(table: dict[str, object]) -> str:
     # one class per line: reviewable diffs, and small enough to ship
     lines = ["{"]
-    lines.append(f'"generated_by": {json.dumps(table["generated_by"])},')
+    for key in ("generated_by", "knowledge", "torch"):
+        lines.append(f'"{key}": {json.dumps(table[key])},')
     lines.append(f'"packages": {json.dumps(table["packages"], sort_keys=True)},')
     lines.append('"classes": {')
     classes = table["classes"]
     assert isinstance(classes, dict)
-    items = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+    # an entry whose rate parameters change nothing is its code alone
+    items = [f"{json.dumps(k)}: {json.dumps(v[0] if not v[3] else v, separators=(',', ':'))}"
              for k, v in classes.items()]
     lines.append(",\n".join(items))
     lines.append("}}")

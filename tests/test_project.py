@@ -1,0 +1,179 @@
+"""Project-wide analysis (issue 13): classes and helpers from other files of the project and
+from libraries, as the CLI sees them — also when only some files are named (pre-commit), and
+with a cache that follows the files a result depends on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dropcheck.analysis import library
+from dropcheck.engine import LintOptions
+from dropcheck.rules import all_rules
+from dropcheck.runner import RunOptions, RunStats, lint_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECTS = ROOT / "fixtures" / "projects"
+OPTIONS = LintOptions(rules=list(all_rules()))
+
+
+def _dropcheck(*args: str, cwd: Path, env: dict[str, str] | None = None,
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dropcheck", "--select", "ALL", "--preview",
+         "--format", "concise", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _lines(output: str) -> list[str]:
+    return sorted(line for line in output.splitlines() if ": DC" in line)
+
+
+@pytest.mark.parametrize("name", ["classifier", "src_layout"])
+def test_one_file_alone_gets_the_findings_of_the_whole_project(name: str, tmp_path: Path,
+                                                               ) -> None:
+    """pre-commit passes only the changed files: a file's findings must not depend on which
+    other files were named."""
+    project = tmp_path / name
+    shutil.copytree(PROJECTS / name, project)
+    whole = _lines(_dropcheck("--no-cache", ".", cwd=project).stdout)
+    assert whole, "the fixture project should have findings"
+    for script in sorted({line.split(":", 1)[0] for line in whole}):
+        alone = _lines(_dropcheck("--no-cache", script, cwd=project).stdout)
+        assert alone == [line for line in whole if line.startswith(script + ":")]
+
+
+def _copy_classifier(tmp_path: Path) -> Path:
+    project = tmp_path / "classifier"
+    shutil.copytree(PROJECTS / "classifier", project)
+    return project
+
+
+def _run(project: Path, cache: Path) -> tuple[set[tuple[str, int, str]], RunStats]:
+    stats = RunStats()
+    findings = lint_paths([str(project)], OPTIONS,
+                          RunOptions(cache_dir=str(cache), jobs=1), stats)
+    return {(Path(f.path).name, f.line, f.code) for f in findings}, stats
+
+
+def test_cache_follows_the_files_a_result_depends_on(tmp_path: Path) -> None:
+    project = _copy_classifier(tmp_path)
+    cache = tmp_path / "cache"
+    first, stats = _run(project, cache)
+    assert ("predict.py", 12, "DC001") in first and ("train.py", 14, "DC001") in first
+    assert stats.linted == stats.files
+
+    again, stats = _run(project, cache)
+    assert again == first and stats.linted == 0, "an unchanged tree is served from the cache"
+
+    # Net loses its dropout and BatchNorm: what depends on models.py is linted again, and
+    # its findings go; files that do not depend on it stay cached
+    models = project / "models.py"
+    text = models.read_text()
+    models.write_text(text.replace("nn.BatchNorm2d(32)", "nn.Identity()")
+                      .replace("nn.Dropout(dropout)", "nn.Identity()"))
+    edited, stats = _run(project, cache)
+    assert ("predict.py", 12, "DC001") not in edited
+    assert ("train.py", 14, "DC001") not in edited
+    # models.py itself and the files importing it; engine.py imports nothing of the project
+    assert 0 < stats.linted < stats.files
+    assert stats.cached >= 1
+
+    models.write_text(text)  # back again: the findings come back
+    restored, _ = _run(project, cache)
+    assert restored == first
+
+
+def test_classes_of_an_installed_package_are_read_from_its_source(tmp_path: Path) -> None:
+    """A package that the shipped table does not cover, installed in the environment: its
+    classes are read from its files (never imported)."""
+    site = tmp_path / "site"
+    package = site / "blocklib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .blocks import NoisyBlock, PlainBlock\n"
+                                         "raise ImportError('never imported')\n")
+    (package / "blocks.py").write_text(textwrap.dedent("""\
+        import torch.nn as nn
+
+        class PlainBlock(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+                self.norm = nn.LayerNorm(dim)
+
+        class NoisyBlock(nn.Module):
+            def __init__(self, dim, p=0.2):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+                self.drop = nn.Dropout(p)
+        """))
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "setup.cfg").write_text("[metadata]\nname = app\n")
+    (project / "predict.py").write_text(textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+        from blocklib import NoisyBlock, PlainBlock
+
+        class Plain(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = PlainBlock(16)
+
+        class Noisy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = NoisyBlock(16)
+
+        plain, noisy = Plain(), Noisy()
+        plain.load_state_dict(torch.load("plain.pt"))
+        noisy.load_state_dict(torch.load("noisy.pt"))
+        with torch.no_grad():
+            a = plain(torch.randn(2, 16))
+            b = noisy(torch.randn(2, 16))
+        """))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    installed = _lines(_dropcheck("--no-cache", "predict.py", cwd=project, env=env).stdout)
+    assert [line.split(": ")[0] for line in installed] == ["predict.py:20:9"]
+    assert "NoisyBlock" not in installed[0] or "nn.Dropout" in installed[0]
+    # without the package the block classes are unknown: both models are reported
+    missing = _lines(_dropcheck("--no-cache", "predict.py", cwd=project).stdout)
+    assert [line.split(": ")[0] for line in missing] == ["predict.py:19:9", "predict.py:20:9"]
+
+
+def test_the_table_answers_for_libraries_that_are_not_installed() -> None:
+    predictor = library.table_class("detectron2.engine.DefaultPredictor")
+    assert predictor is not None and predictor.code == "P"  # a plain wrapper: no model
+    assert predictor.qualified == "detectron2.engine.defaults.DefaultPredictor"
+    vgg = library.table_class("torchvision.models.VGG")
+    assert vgg is not None and "d" in vgg.code and "d" not in vgg.zeros
+    assert ("dropout", 3) in vgg.rates
+    assert library.table_class("torchvision.models.NoSuchModel") is None
+    assert library.table_class("not_a_library.Net") is None
+
+
+def test_explain_model_says_what_is_known_at_a_line() -> None:
+    project = PROJECTS / "classifier"
+    shown = subprocess.run(
+        [sys.executable, "-m", "dropcheck", "--explain-model", "train.py:14"],
+        cwd=project, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "in `accuracy()` (engine.py:" in shown.stdout
+    assert "class: Net (models.py:6)" in shown.stdout
+    assert "dropout, batch statistics (nn.BatchNorm2d, nn.Dropout)" in shown.stdout
+    assert "mode here: train (set by the helper call `train_one_epoch(" in shown.stdout
+    assert "findings: DC001" in shown.stdout
+    probe = subprocess.run(
+        [sys.executable, "-m", "dropcheck", "--explain-model", "predict.py:18"],
+        cwd=project, capture_output=True, text=True, timeout=120)
+    assert "depends on the mode through: nothing mode dependent" in probe.stdout
+    assert "findings: none" in probe.stdout
+    bad = subprocess.run([sys.executable, "-m", "dropcheck", "--explain-model", "train.py"],
+                         cwd=project, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "PATH:LINE" in bad.stderr
