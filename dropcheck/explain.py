@@ -16,6 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.modes import Fact, Forward, ModelObject, describe_source
+from dropcheck.analysis.project import module_file
 from dropcheck.encoding import detect_encoding
 from dropcheck.engine import LintOptions, lint_path
 from dropcheck.rules import all_rules
@@ -42,7 +43,8 @@ def explain(path: str, line: int) -> str:
         return f"line {position.start.line}" if position is not None else "?"
 
     out: list[str] = [f"{path}:{line}"]
-    unresolved = [m for m in context.imports.star_modules if not m.startswith("torch")]
+    unresolved = [m for m in context.imports.star_modules
+                  if not m.startswith("torch") and module_file(path, m) is None]
     if unresolved:
         out.append(f"  star imports not followed: {', '.join(unresolved)} (names they bind "
                    "are not known to be torch's)")

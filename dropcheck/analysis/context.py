@@ -47,7 +47,7 @@ class FileContext:
             for small in small_statements(stmt):
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
                     imports.append(small)
-        return ImportTable(imports, set(self.module_bindings.bindings))
+        return ImportTable(imports, set(self.module_bindings.bindings), self.path)
 
     @cached_property
     def imports_torch(self) -> bool:

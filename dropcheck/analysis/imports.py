@@ -46,10 +46,13 @@ def _module_name(node: cst.Attribute | cst.Name | None) -> str:
 class ImportTable:
     """Maps each name an import binds in the file to the qualified name it stands for."""
 
-    def __init__(self, imports: Iterable[cst.Import | cst.ImportFrom], local_defs: set[str]):
+    def __init__(self, imports: Iterable[cst.Import | cst.ImportFrom], local_defs: set[str],
+                 path: str | None = None):
         self.aliases: dict[str, str] = {}
         self.star_modules: list[str] = []
         self.local_defs = local_defs
+        #: The file's path: a star import of a project module binds what that module imports.
+        self.path = path
         for node in imports:
             self._add(node)
 
@@ -99,6 +102,13 @@ class ImportTable:
             candidate = canonical(f"{module}.{name}")
             if candidate in KNOWN_NAMES:
                 return candidate
+        if self.path is not None:
+            from dropcheck.analysis.project import star_names
+
+            for module in self.star_modules:
+                found = star_names(self.path, module).get(name)
+                if found is not None:
+                    return found
         return None
 
     def imports_module(self, prefix: str) -> bool:

@@ -88,7 +88,8 @@ def knowledge_fingerprint() -> str:
                      sorted(api.INSTANCE_NORMS), sorted(api.MODE_DEPENDENT_MODULES),
                      sorted(api.FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items()),
                      sorted(api.RUNNING_STATS_NORM_FUNCTIONS), sorted(api.MODULE_BASES),
-                     sorted(api.MODULE_BASE_NAMES)])
+                     sorted(api.MODULE_BASE_NAMES), sorted(api.TRACKS_BY_DEFAULT),
+                     sorted(api.LAYER_SIGNATURES.items()), sorted(api.SIGNATURES.items())])
     return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
 
 

@@ -50,6 +50,7 @@ from dropcheck.analysis.torch_api import (
     RUNNING_STATS_NORM_FUNCTIONS,
     RUNNING_STATS_NORMS,
     SIGNATURES,
+    TRACKS_BY_DEFAULT,
 )
 from dropcheck.analysis.walk import visit_readonly
 
@@ -159,6 +160,17 @@ def _where(parsed: ProjectFile, info: ClassInfo) -> str:
     return f"{info.name} ({parsed.path.name}{f':{line}' if line else ''})"
 
 
+def analysis_of(parsed: ProjectFile, in_library: bool) -> ModeDependence:
+    """The analysis of another file: one per parsed file and process, shared by every file
+    that imports from it (its memo too)."""
+    other = parsed.analyses.get(in_library)
+    if not isinstance(other, ModeDependence):
+        other = parsed.analyses[in_library] = ModeDependence(
+            parsed.classes, parsed.imports, parsed.constants, parsed.module, str(parsed.path),
+            in_library=in_library)
+    return other
+
+
 def _super_init_call(init: cst.FunctionDef) -> cst.Call | None:
     """``super().__init__(...)`` (or ``super(Cls, self).__init__(...)``) in an ``__init__``."""
     for stmt in init.body.body if isinstance(init.body, cst.IndentedBlock) else ():
@@ -262,7 +274,6 @@ class ModeDependence:
         self.path = path
         #: Whether the file is a library's (its absolute imports are read in libraries).
         self.in_library = in_library
-        self._others: dict[int, ModeDependence] = {}
         self.functions: dict[str, cst.FunctionDef] = {
             stmt.name.value: stmt for stmt in module.body if isinstance(stmt, cst.FunctionDef)}
         self._memo: dict[tuple[int, tuple[tuple[str, Number | None], ...]], Dependence] = {}
@@ -378,12 +389,7 @@ class ModeDependence:
         return None
 
     def _other(self, parsed: ProjectFile, in_library: bool) -> ModeDependence:
-        other = self._others.get(id(parsed))
-        if other is None:
-            other = self._others[id(parsed)] = ModeDependence(
-                parsed.classes, parsed.imports, parsed.constants, parsed.module,
-                str(parsed.path), in_library=in_library)
-        return other
+        return analysis_of(parsed, in_library)
 
     def _from_table(self, entry: library.TableClass, call: cst.Call | None,
                     scopes: tuple[Scope, ...], caller: Env | None) -> Imported | None:
@@ -549,7 +555,7 @@ class ModeDependence:
             params = LAYER_SIGNATURES.get(qualified) or (
                 "num_features", "eps", "momentum", "affine", "track_running_stats")
             value = bind(qualified, call, params).value("track_running_stats")
-            tracked: Number | None = qualified in RUNNING_STATS_NORMS  # the default
+            tracked: Number | None = qualified in TRACKS_BY_DEFAULT  # the default
             if value is UNKNOWN:
                 tracked = None
             elif isinstance(value, cst.BaseExpression):

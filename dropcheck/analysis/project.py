@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +52,9 @@ class ProjectFile:
     path: Path
     module: cst.Module
     source: bytes = b""
+    #: The mode-dependence analysis of the file, as a project file (False) or a library's
+    #: (True), shared by every importer (mode_dependence.py fills it).
+    analyses: dict[bool, object] = field(default_factory=dict)
 
     def line_of_class(self, name: str) -> int | None:
         """The line a class is defined on (for messages that say where a fact comes from)."""
@@ -71,7 +74,7 @@ class ProjectFile:
                 local.add(stmt.name.value)
             if isinstance(stmt, cst.SimpleStatementLine):
                 nodes.extend(s for s in stmt.body if isinstance(s, (cst.Import, cst.ImportFrom)))
-        return ImportTable(nodes, local)
+        return ImportTable(nodes, local, str(self.path))
 
     @cached_property
     def classes(self) -> ClassIndex:
@@ -87,6 +90,23 @@ class ProjectFile:
         from dropcheck.analysis.context import FileContext  # the context imports this module
 
         return FileContext(str(self.path), self.module)
+
+    @cached_property
+    def exported(self) -> frozenset[str] | None:
+        """The names of a literal ``__all__`` list or tuple, if the file defines one."""
+        for stmt in self.module.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and small.targets[0].target.value == "__all__"
+                        and isinstance(small.value, (cst.List, cst.Tuple))):
+                    return frozenset(
+                        e.value.evaluated_value for e in small.value.elements
+                        if isinstance(e.value, cst.SimpleString)
+                        and isinstance(e.value.evaluated_value, str))
+        return None
 
     @cached_property
     def functions(self) -> dict[str, cst.FunctionDef]:
@@ -115,7 +135,13 @@ def record(files: dict[str, str]) -> None:
 
 
 def parse(path: Path) -> ProjectFile | None:
-    """The parsed file; re-parsed when its bytes changed since (a long-lived process)."""
+    """The parsed file; re-parsed when its bytes changed since (a long-lived process). Within
+    one lint a file is read once."""
+    seen = _CONSULTED.get(str(path))
+    if seen is not None:
+        cached = _FILES.get(path)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
     try:
         data = path.read_bytes()
     except OSError:
@@ -193,6 +219,25 @@ def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo]
     defined in a file of the project."""
     found = _lookup(importer, qualified, lambda current, module: module_file(current, module))
     return (found[0], found[0].classes.by_name[found[1]]) if found is not None else None
+
+
+def star_names(importer: str, module: str) -> dict[str, str]:
+    """What ``from module import *`` binds in ``importer`` when ``module`` is a file of the
+    project (a helper module that re-exports torch: ``import torch.nn as nn`` there makes
+    ``nn`` here torch's): its public imported names, by local name, with their qualified
+    names (``__all__``, where the module defines one, limits them)."""
+    path = module_file(importer, module)
+    if path is None:
+        return {}
+    parsed = parse(path)
+    if parsed is None:
+        return {}
+    names = {local: qualified for local, qualified in parsed.imports.aliases.items()
+             if not local.startswith("_")}
+    exported = parsed.exported
+    if exported is not None:
+        names = {local: q for local, q in names.items() if local in exported}
+    return names
 
 
 def lookup_function(importer: str, qualified: str) -> tuple[ProjectFile, cst.FunctionDef] | None:

@@ -20,7 +20,7 @@ from dropcheck.analysis import library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
 from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
-from dropcheck.analysis.project import module_file
+from dropcheck.analysis.project import module_file, star_names
 from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
@@ -224,10 +224,15 @@ class Sketch:
         """Every canonical qualified name the dotted ``name`` may stand for."""
         head, _, rest = name.partition(".")
         bases = set(self.aliases.get(head, ()))
-        for module in self.star_modules:  # only torch symbols we know come from a star import
+        for module in self.star_modules:  # torch symbols we know come from a star import
             candidate = canonical(f"{module}.{head}")
             if candidate in KNOWN_NAMES:
                 bases.add(candidate)
+            elif self.path is not None and head not in self.aliases:
+                # as ImportTable resolves it: what a project module's star import binds
+                found = star_names(self.path, module).get(head)
+                if found is not None:
+                    bases.add(found)
         return {canonical(f"{base}.{rest}" if rest else base) for base in bases}
 
     @cached_property

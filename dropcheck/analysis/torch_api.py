@@ -121,6 +121,10 @@ INSTANCE_NORMS: frozenset[str] = frozenset(
     {NN + f"InstanceNorm{d}d" for d in (1, 2, 3)}
     | {NN + f"LazyInstanceNorm{d}d" for d in (1, 2, 3)}
 )
+#: Norms that track running statistics unless told not to: BatchNorm, and (unlike the eager
+#: ``InstanceNorm*d``) the lazy ``LazyInstanceNorm*d``, whose default is ``True``.
+TRACKS_BY_DEFAULT: frozenset[str] = RUNNING_STATS_NORMS | {
+    NN + f"LazyInstanceNorm{d}d" for d in (1, 2, 3)}
 RUNNING_STATS_NORM_FUNCTIONS: frozenset[str] = frozenset({F + "batch_norm", "torch.batch_norm"})
 
 #: Normalizers without running statistics: dropout before them is fine.
@@ -274,8 +278,10 @@ TENSOR_METHOD_ROLES: dict[str, str] = {
 LAYER_SIGNATURES: dict[str, tuple[str, ...]] = {
     **{name: ("output_size",) for name in POOLING if ".Adaptive" in name},
     **{name: ("input", "output_size") for name in POOLING_FUNCTIONS if ".adaptive_" in name},
-    **{name: ("num_features", "eps", "momentum", "affine", "track_running_stats")
-       for name in INSTANCE_NORMS},
+    # lazy norms infer num_features: their first parameter is eps
+    **{name: ("eps", "momentum", "affine", "track_running_stats") if ".Lazy" in name
+       else ("num_features", "eps", "momentum", "affine", "track_running_stats")
+       for name in INSTANCE_NORMS | RUNNING_STATS_NORMS if "SyncBatchNorm" not in name},
     NN + "Flatten": ("start_dim", "end_dim"),
     "torch.flatten": ("input", "start_dim", "end_dim"),
     "torch.Tensor.flatten": ("start_dim", "end_dim"),

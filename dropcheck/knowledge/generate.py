@@ -32,7 +32,7 @@ import libcst as cst
 
 from dropcheck.analysis import library, project
 from dropcheck.analysis.classes import ClassInfo
-from dropcheck.analysis.mode_dependence import Dependence, Env, ModeDependence
+from dropcheck.analysis.mode_dependence import Dependence, Env, ModeDependence, analysis_of
 from dropcheck.analysis.scopes import parameter_names
 
 #: The packages the table covers (import names).
@@ -118,18 +118,24 @@ def package_entries(package: str, root: Path) -> dict[str, list[object]]:
     """The table entries of every public class defined in one package."""
     entries: dict[str, list[object]] = {}
     for path in _files(root):
-        parsed = project.parse(path)
-        if parsed is None:
-            continue
-        module = ".".join((package, *path.relative_to(root).with_suffix("").parts))
-        module = module.removesuffix(".__init__")
-        analysis = ModeDependence(parsed.classes, parsed.imports, parsed.constants,
-                                  parsed.module, str(path), in_library=True)
-        for stmt in parsed.module.body:
-            if isinstance(stmt, cst.ClassDef) and not stmt.name.value.startswith("_"):
-                info = parsed.classes.get(stmt)
-                if info is not None:
-                    entries[f"{module}.{info.name}"] = classify(analysis, info)
+        entries.update(file_entries(package, root, path))
+    return entries
+
+
+def file_entries(package: str, root: Path, path: Path) -> dict[str, list[object]]:
+    """The table entries of the public top-level classes of one file of a package."""
+    parsed = project.parse(path)
+    if parsed is None:
+        return {}
+    module = ".".join((package, *path.relative_to(root).with_suffix("").parts))
+    module = module.removesuffix(".__init__")
+    analysis = analysis_of(parsed, in_library=True)
+    entries: dict[str, list[object]] = {}
+    for stmt in parsed.module.body:
+        if isinstance(stmt, cst.ClassDef) and not stmt.name.value.startswith("_"):
+            info = parsed.classes.get(stmt)
+            if info is not None:
+                entries[f"{module}.{info.name}"] = classify(analysis, info)
     return entries
 
 
