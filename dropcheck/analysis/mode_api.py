@@ -3,6 +3,8 @@ switches grad off, what is a training step. Used by :mod:`dropcheck.analysis.mod
 
 from __future__ import annotations
 
+import re
+
 #: Context managers / decorators that disable autograd (an "inference context").
 NO_GRAD_CONTEXTS: frozenset[str] = frozenset({
     "torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
@@ -110,3 +112,7 @@ LOSS_METHOD_PREFIXES: tuple[str, ...] = ("loss", "get_loss", "compute_loss", "ca
 def is_loss_method(method: str) -> bool:
     return method.startswith(LOSS_METHOD_PREFIXES) or method.endswith("_loss")
 
+#: Names of loaders and datasets that evaluation loops over (``test_loader``, ``val_data``,
+#: ``loaders["valid"]``): without a training step, such a loop is an evaluation phase.
+EVALUATION_DATA = re.compile(
+    r"(^|_)(test|val|valid|validation|eval|evaluation|dev)(_|$|\d)", re.IGNORECASE)

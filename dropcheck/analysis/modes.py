@@ -127,6 +127,9 @@ class LoopFrame:
     grad_forwards: set[ModelObject] = field(default_factory=set)
     steps: list[Step] = field(default_factory=list)
     trained: set[ModelObject] = field(default_factory=set)
+    #: How many ``if`` statements of the loop body are being walked (a forward under one
+    #: runs only in some iterations: ``if step % 500 == 0:`` evaluation).
+    conditional: int = 0
 
 
 @dataclass(eq=False)
@@ -151,6 +154,12 @@ class Forward:
     #: For a forward that a helper of another file runs (the call is the helper's): which
     #: helper, and where (``evaluate() (utils.py:14)``).
     via: str | None = None
+    #: Under an ``if`` inside its innermost loop (periodic, not every iteration).
+    conditional: bool = False
+    #: The ``for`` loop over an evaluation loader (``test_loader``, ``val_data``) it runs in,
+    #: if any: without a training step in the flow, such a loop is an evaluation phase even
+    #: without no_grad (pre-0.4 accuracy helpers).
+    eval_loop: cst.For | None = None
 
 
 @dataclass(eq=False)
@@ -373,6 +382,9 @@ class ModelModes:
         self._switches_modes: bool | None = None
         self._mentions_hooks: bool | None = None
         #: Whole models saved to / loaded from a constant path (``torch.save(m, 'm.pt')``).
+        #: (function, parameter) -> the dependence and class location of the models a
+        #: caller passes in training mode (a reporting run's parameter holds those).
+        self.entry_dependence: dict[tuple[int, str], tuple[Dependence, str | None]] = {}
         self.saves: dict[str, set[ModelObject]] = {}
         self.loads: list[tuple[ModelObject, str | None]] = []
 
@@ -512,6 +524,12 @@ class ModelModes:
                         and (not site.in_training_iteration()
                              or self._evaluation_phase(function, site))):
                     entry[key] = frozenset(replace(f, caller=call) for f in facts)
+                    # what the parameter then holds (for messages): the caller's models
+                    dependence = INDEPENDENT
+                    for obj in site.objects:
+                        dependence |= obj.dependence
+                    self.entry_dependence[(id(function), key)] = (
+                        dependence, next((o.defined for o in site.objects if o.defined), None))
                     break
         for key, facts in self._init_attributes(function).items():
             entry.setdefault(key, facts)
@@ -524,7 +542,7 @@ class ModelModes:
         and either loops over data itself, or the iteration trains only in other helper
         calls that are not handed what this one returned."""
         run = self.summary_run(function)
-        if run.has_training or not any(f.inference is not None for f in run.forwards):
+        if run.has_training or not any(evaluation_forward(f, run) for f in run.forwards):
             return False
         if any(f.frame is not None or f.repeated for f in run.forwards):
             return True
@@ -798,6 +816,9 @@ class Walker:
         facts = frozenset({Fact(Mode.ENTRY, None)})
         if self.entry_facts is not None and key in self.entry_facts:
             facts = self.entry_facts[key]
+            known = self.owner.entry_dependence.get((id(self.unit), key))
+            if known is not None:
+                obj.dependence, obj.defined = known
         state.names[key] = frozenset({obj})
         state.modes.setdefault(obj, facts)
         return obj
@@ -829,7 +850,7 @@ class Walker:
                     trains_entry.add(obj.parameter)
         inference_keys = {
             obj.parameter for forward in self.result.forwards
-            if forward.inference is not None and forward.facts
+            if evaluation_forward(forward, self.result) and forward.facts
             and all(f.mode is Mode.ENTRY for f in forward.facts)
             for obj in forward.objects if obj.parameter is not None}
         del end
@@ -1073,13 +1094,20 @@ class Walker:
             if isinstance(stmt.orelse, cst.If):
                 return self.stmt(stmt.orelse, state)
             return self.block(block_statements(stmt.orelse.body), state)
-        body = self.block(block_statements(stmt.body), state.copy())
-        if stmt.orelse is None:
-            other: State | None = state
-        elif isinstance(stmt.orelse, cst.If):
-            other = self.stmt(stmt.orelse, state.copy())
-        else:
-            other = self.block(block_statements(stmt.orelse.body), state.copy())
+        frame = self.ctx.loops[-1] if self.ctx.loops else None
+        if frame is not None:
+            frame.conditional += 1
+        try:
+            body = self.block(block_statements(stmt.body), state.copy())
+            if stmt.orelse is None:
+                other: State | None = state
+            elif isinstance(stmt.orelse, cst.If):
+                other = self.stmt(stmt.orelse, state.copy())
+            else:
+                other = self.block(block_statements(stmt.orelse.body), state.copy())
+        finally:
+            if frame is not None:
+                frame.conditional -= 1
         return join([body, other])
 
     def _with(self, stmt: cst.With, state: State) -> State | None:
@@ -1601,6 +1629,10 @@ class Walker:
             repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
             pass_index=self.ctx.pass_index, loaded=bool(objects & state.loaded),
             frozen=bool(objects & state.frozen), order=self.order,
+            conditional=frame is not None and frame.conditional > 0,
+            eval_loop=next((f.node for f in reversed(self.ctx.loops)
+                            if isinstance(f.node, cst.For) and _evaluation_loader(f.node)),
+                           None),
         )
         self.result.forwards.append(forward)
         if must_train(facts):
@@ -1951,6 +1983,28 @@ def _config_constructor(qualified: str, call: cst.Call) -> bool:
 
 
 # -- helpers for the rules' messages -----------------------------------------------------------
+def _evaluation_loader(loop: cst.For) -> bool:
+    """``for x, y in test_loader`` / ``in val_data`` / ``in loaders['valid']``."""
+    iterable = loop.iter
+    if isinstance(iterable, cst.Call) and dotted_name(iterable.func) in (
+            "enumerate", "tqdm", "tqdm.tqdm", "iter") and iterable.args:
+        iterable = iterable.args[0].value
+    if isinstance(iterable, cst.Subscript) and len(iterable.slice) == 1:
+        index = iterable.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            text = index.value.evaluated_value
+            return isinstance(text, str) and bool(api.EVALUATION_DATA.search(text))
+    name = dotted_name(iterable)
+    return name is not None and bool(api.EVALUATION_DATA.search(name.rsplit(".", 1)[-1]))
+
+
+def evaluation_forward(forward: Forward, result: FlowResult) -> bool:
+    """A forward for evaluation: under no_grad, or (pre-0.4 style) in a loop over an
+    evaluation loader in a flow that never trains."""
+    return forward.inference is not None or (
+        forward.eval_loop is not None and not result.has_training)
+
+
 def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
     """Why the model is in train mode: "built by `Net(cfg)`", "set by `model.train()`"."""
     for fact in facts:

@@ -77,6 +77,8 @@ class Sketch:
         #: Every qualified name each imported local name may stand for.
         self.aliases: dict[str, set[str]] = {}
         self.star_modules: list[str] = []
+        #: Units with a ``for`` loop over something named like evaluation data.
+        self._evaluation_loops: set[int] = set()
         #: The values of plain ``name = value`` / ``name: T = value`` assignments, by name:
         #: the only ones constant folding reads (``ScopeBindings.single_assignment``).
         self.assigned: dict[str, list[ast.expr]] = {}
@@ -185,6 +187,9 @@ class Sketch:
             elif kind is ast.With or kind is ast.AsyncWith:
                 for item in node.items:  # type: ignore[attr-defined]
                     self._contexts.append((item.context_expr, unit))
+            elif kind is ast.For or kind is ast.AsyncFor:
+                if _mentions_evaluation_data(node.iter):  # type: ignore[attr-defined]
+                    self._evaluation_loops.add(unit)
             elif kind is ast.Import:
                 for alias in node.names:  # type: ignore[attr-defined]
                     if alias.asname is not None:
@@ -605,6 +610,8 @@ class Sketch:
         never = self._module_inits
         # a helper of another file may run the model under no_grad (reported at its call)
         loaded |= self.project_helper_units
+        # a loop over an evaluation loader (an evaluation phase even without no_grad)
+        loaded |= self._evaluation_loops
         return {i for i in grad | loaded
                 if self.units[i].name not in mode_api.LIGHTNING_EVAL_HOOKS and i not in never}
 
@@ -635,6 +642,18 @@ class Sketch:
             return False  # not imported (a star import at most), or imported twice
         resolved = self.resolve(base)
         return len(resolved) == 1 and is_module_base(next(iter(resolved)))
+
+
+def _mentions_evaluation_data(iterable: ast.expr) -> bool:
+    """Over-approximates ``modes._evaluation_loader``: any name, attribute or string in the
+    loop's iterable that names evaluation data."""
+    for node in ast.walk(iterable):
+        text = (node.id if isinstance(node, ast.Name) else node.attr
+                if isinstance(node, ast.Attribute) else node.value
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
+        if text is not None and mode_api.EVALUATION_DATA.search(text):
+            return True
+    return False
 
 
 def _library_module_class(qualified: str) -> bool:

@@ -11,6 +11,7 @@ from dropcheck.analysis.modes import (
     Forward,
     code_of,
     describe_source,
+    evaluation_forward,
     innermost_loop,
     must_train,
 )
@@ -97,10 +98,12 @@ class MissingEval(Rule):
     code = "DC001"
     name = "missing-eval"
     message = "Model runs forward for inference in training mode: call model.eval() first"
-    # An inference context, or weights loaded / frozen for a predict-style flow.
+    # An inference context, weights loaded / frozen for a predict-style flow, or a loop over
+    # evaluation data (test_loader, val_data, "valid", dev_set).
     requires = (
         (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
-         b"weights", b"pretrained"),
+         b"weights", b"pretrained", b"test", b"val", b"eval", b"dev", b"TEST", b"VAL",
+         b"Test", b"Val", b"EVAL", b"Eval", b"DEV", b"Dev"),
     )
 
     @classmethod
@@ -170,16 +173,18 @@ class MissingEval(Rule):
             return False
         if forward.inference is not None and self.context.modes.output_unused(result, forward):
             return False  # a no-grad pass that initialises lazy modules before training
-        if forward.inference is None and (
+        if not evaluation_forward(forward, result) and (
                 result.has_training or not (forward.loaded or forward.frozen)):
             # not predict-style (trained weights loaded or frozen, and nothing trains here)
             return False
         # the model being trained, run under no_grad in the same iteration (pseudo-labels,
-        # targets, train-accuracy): a training-time forward, not inference
+        # targets, train-accuracy): a training-time forward, not inference — unless it runs
+        # only in some iterations after the step (`if step % 500 == 0:` evaluation)
         if forward.frame is not None:
             for step in result.steps:
                 if (innermost_loop(step.loops) is forward.frame.node
-                        and forward.objects & step.trained.keys()):
+                        and forward.objects & step.trained.keys()
+                        and not (forward.conditional and step.order < forward.order)):
                     return False
         return True
 
@@ -191,6 +196,11 @@ class MissingEval(Rule):
             # a helper of another file runs it under no_grad: fixed here, before the call
             where = f"in {forward.via}, which disables grad (that does not switch modes)"
             inference = None
+        elif forward.inference is None and forward.eval_loop is not None and (
+                not result.has_training):
+            loader = " ".join(module.code_for_node(forward.eval_loop.iter).split())
+            where = (f"over `{loader[:40]}` in a flow with no training step (an evaluation "
+                     "phase, even without no_grad)")
         elif forward.inference is None:
             where = "after its trained weights are loaded, in a flow with no training step"
             if forward.frozen:
