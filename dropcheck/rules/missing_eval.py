@@ -41,10 +41,19 @@ class MissingEval(Rule):
     `model.eval()` (or `model.train(False)`) first.
 
     The model is a name or `self.attr` bound to a module built in the same flow (a torch layer,
-    an `nn.Module` subclass of the file, `torch.load(...)`, `Model.from_config(...)`,
-    `Model(config)`, torchvision/timm factories), followed flow-sensitively through wrappers
-    (`DDP(m)`, `torch.compile(m)`, `.module`, `.to(dev)`) and same-file helpers that call
-    `eval()` or return an evaluated model. A later `model.train()` re-arms it.
+    an `nn.Module` subclass of the file or of another file of the project, a library class
+    dropcheck's table knows, `torch.load(...)`, `Model.from_config(...)`, `Model(config)`,
+    torchvision/timm factories), followed flow-sensitively through wrappers (`DDP(m)`,
+    `torch.compile(m)`, `.module`, `.to(dev)`) and helpers — of the same file or imported
+    from another project file — that call `eval()` or return an evaluated model. A later
+    `model.train()` re-arms it. A helper of another file that runs the model it is given under
+    no-grad without switching modes (`accuracy(model, val_loader)` from `engine.py`) is
+    reported at the call. A loop over evaluation data (`for x, y in test_loader:`) in a flow
+    that never trains is an evaluation phase even without no-grad (pre-0.4 accuracy helpers),
+    and so is a no-grad forward that runs only in some iterations after the step
+    (`if step % 500 == 0:`). The message says what in the model depends on the mode and where
+    its class is defined (`Net (models.py:6): nn.BatchNorm2d, nn.Dropout`); `dropcheck
+    --explain-model PATH:LINE` shows everything the analysis knows at a line.
 
     ## Why is this bad?
     `torch.no_grad()` and `inference_mode()` only switch off autograd; they do not change the
@@ -60,7 +69,9 @@ class MissingEval(Rule):
     `predict_step` (the Trainer switches modes), `no_grad` blocks without a model forward (EMA
     updates, metrics), models whose class has no mode-dependent layer (no dropout with a rate
     above 0, counting the constants its constructor is called with; no BatchNorm or tracked
-    InstanceNorm; an LSTM with the default `dropout=0`), forwards under `no_grad` of the model
+    InstanceNorm; an LSTM with the default `dropout=0`; a model loaded whole by `torch.load`
+    when every class the program trains, or else imports, is such a model), forwards under
+    `no_grad` of the model
     being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
     nothing reads before training starts (lazy-module initialisation), and test code (test
     files, methods of test classes). A `@torch.no_grad()` evaluation helper called in the epoch
