@@ -5,7 +5,7 @@ report unknown values."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
@@ -31,6 +31,7 @@ class ConstantEvaluator:
         self._module = module
         self._bindings: dict[int, ScopeBindings] = {}
         self._global_rebinds: set[str] | None = None
+        self._mutations: dict[str, set[str] | None] = {}
 
     def bindings(self, scope: Scope) -> ScopeBindings:
         key = id(scope)
@@ -80,6 +81,98 @@ class ConstantEvaluator:
             return self._lookup_name(expr.value, scopes, depth)
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             return self._lookup_attribute(expr.value.value, expr.attr.value, scopes, depth)
+        return None
+
+    def dict_entries(self, expr: cst.BaseExpression, scopes: Sequence[Scope],
+                     depth: int = 0) -> dict[str, Number | None] | None:
+        """The constant entries of a configuration dict (``{"drop_rate": 0.0, ...}``, or a
+        module-level name bound once to one), by string key; None when it is no such dict.
+        Keys the module later sets (``CFG["drop_rate"] = x``, ``CFG.update(...)``) are not
+        constant (None); an update with unknown keys makes the whole dict unknown."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(expr, cst.Dict):
+            entries: dict[str, Number | None] = {}
+            for element in expr.elements:
+                if isinstance(element, cst.StarredDictElement):
+                    inner = self.dict_entries(element.value, scopes, depth + 1)
+                    if inner is None:
+                        return None
+                    entries.update(inner)
+                elif (isinstance(element, cst.DictElement)
+                      and isinstance(element.key, cst.SimpleString)
+                      and isinstance(element.key.evaluated_value, str)):
+                    entries[element.key.evaluated_value] = self.evaluate(element.value, scopes)
+                else:
+                    return None
+            return entries
+        if not isinstance(expr, cst.Name) or not scopes or not isinstance(scopes[0], cst.Module):
+            return None
+        module = scopes[0]
+        bindings = self.bindings(module)
+        if not bindings.binds(expr.value) or not self._module_constant(expr.value, module):
+            return None
+        value = bindings.single_assignment(expr.value)
+        if not isinstance(value, cst.Dict):
+            return None
+        found = self.dict_entries(value, (module,), depth + 1)
+        changed = self._mutated_keys(expr.value, module, depth)
+        if found is None or changed is None:
+            return None
+        return {**found, **dict.fromkeys(changed)}
+
+    def _mutated_keys(self, name: str, module: cst.Module, depth: int) -> set[str] | None:
+        """Keys a module-level dict gets set anywhere in the file (None: cannot be told)."""
+        if name not in self._mutations:
+            self._mutations[name] = self._find_mutations(name, module, depth)
+        return self._mutations[name]
+
+    def _find_mutations(self, name: str, module: cst.Module, depth: int) -> set[str] | None:
+        found: set[str] = set()
+        for node in _walk_all(module):
+            if isinstance(node, (cst.Assign, cst.AugAssign)):
+                targets = ([t.target for t in node.targets] if isinstance(node, cst.Assign)
+                           else [node.target])
+                for target in targets:
+                    if (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                            and target.value.value == name):
+                        key = _string_index(target)
+                        if key is None:
+                            return None
+                        found.add(key)
+            elif (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                  and isinstance(node.func.value, cst.Name) and node.func.value.value == name
+                  and node.func.attr.value in ("update", "setdefault", "pop", "clear")):
+                if node.func.attr.value != "update":
+                    return None
+                for arg in node.args:
+                    keys = self._possible_keys(arg.value, module, depth)
+                    if arg.keyword is not None:
+                        keys = {arg.keyword.value}
+                    if keys is None:
+                        return None
+                    found |= keys
+        return found
+
+    def _possible_keys(self, expr: cst.BaseExpression, module: cst.Module,
+                       depth: int) -> set[str] | None:
+        """Keys an ``update`` argument may hold: a dict literal's, or any of the dict literals
+        that a subscript of a dict-of-dicts literal may be (``model_configs[name]``)."""
+        entries = self.dict_entries(expr, (module,), depth + 1)
+        if entries is not None:
+            return set(entries)
+        if isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Name):
+            outer = self.bindings(module).single_assignment(expr.value.value) if (
+                self.bindings(module).binds(expr.value.value)) else None
+            if isinstance(outer, cst.Dict):
+                keys: set[str] = set()
+                for element in outer.elements:
+                    inner = (self.dict_entries(element.value, (module,), depth + 1)
+                             if isinstance(element, cst.DictElement) else None)
+                    if inner is None:
+                        return None
+                    keys |= set(inner)
+                return keys
         return None
 
     def _lookup_name(self, name: str, scopes: tuple[Scope, ...], depth: int) -> Number | None:
@@ -168,3 +261,22 @@ def _assigned_on_instance(cls: cst.ClassDef, attr: str) -> bool:
 
     visit_readonly(cls.body, _Find())
     return hit
+
+
+def _string_index(node: cst.Subscript) -> str | None:
+    """The key of ``x["key"]``."""
+    if len(node.slice) != 1:
+        return None
+    index = node.slice[0].slice
+    if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+        value = index.value.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _walk_all(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)

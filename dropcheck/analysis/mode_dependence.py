@@ -18,6 +18,7 @@ be mode independent.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -169,6 +170,16 @@ def analysis_of(parsed: ProjectFile, in_library: bool) -> ModeDependence:
             parsed.classes, parsed.imports, parsed.constants, parsed.module, str(parsed.path),
             in_library=in_library)
     return other
+
+
+def _string_key(node: cst.Subscript) -> str | None:
+    if len(node.slice) != 1:
+        return None
+    index = node.slice[0].slice
+    if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+        value = index.value.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _super_init_call(init: cst.FunctionDef) -> cst.Call | None:
@@ -475,11 +486,17 @@ class ModeDependence:
             if arg.star:
                 starred = True
                 continue
+            name: str | None = None
             if arg.keyword is not None:
-                env[arg.keyword.value] = self.rate(arg.value, caller, scopes)
+                name = arg.keyword.value
             elif position < len(names) and not starred:
-                env[names[position]] = self.rate(arg.value, caller, scopes)
+                name = names[position]
                 position += 1
+            if name is not None:
+                env[name] = self.rate(arg.value, caller, scopes)
+                # a configuration dict: its constant entries, as `cfg['drop_rate']`
+                for key, value in self._entries(arg.value, caller, scopes).items():
+                    env[f"{name}[{key!r}]"] = value
         for name in names:
             if name in env:
                 continue
@@ -537,13 +554,33 @@ class ModeDependence:
     def rate(self, expr: cst.BaseExpression, env: Env | None,
              scopes: tuple[Scope, ...]) -> Number | None:
         """The constant value of ``expr``; a parameter of the analysed function takes the
-        constant its call passes."""
-        if (env is not None and isinstance(expr, cst.Name) and expr.value in env
-                and len(scopes) > 1 and isinstance(scopes[-1], cst.FunctionDef)):
-            bindings = self.constants.bindings(scopes[-1]).bindings.get(expr.value, ())
-            if len(bindings) == 1 and isinstance(bindings[0], cst.Param):
-                return env[expr.value]
+        constant its call passes (``cfg["drop_rate"]``: the entry of the dict it passes)."""
+        if (env is not None and isinstance(expr, cst.Subscript)
+                and isinstance(expr.value, cst.Name) and self._is_parameter(
+                    expr.value.value, env, scopes)):
+            key = _string_key(expr)
+            return env.get(f"{expr.value.value}[{key!r}]") if key is not None else None
+        if env is not None and isinstance(expr, cst.Name) and self._is_parameter(
+                expr.value, env, scopes):
+            return env[expr.value]
         return self.constants.evaluate(expr, scopes)
+
+    def _is_parameter(self, name: str, env: Env, scopes: tuple[Scope, ...]) -> bool:
+        if name not in env or len(scopes) < 2 or not isinstance(scopes[-1], cst.FunctionDef):
+            return False
+        bindings = self.constants.bindings(scopes[-1]).bindings.get(name, ())
+        return len(bindings) == 1 and isinstance(bindings[0], cst.Param)
+
+    def _entries(self, expr: cst.BaseExpression, caller: Env | None,
+                 scopes: tuple[Scope, ...]) -> dict[str, Number | None]:
+        """The constant entries of a configuration dict an argument passes: a dict literal,
+        a module-level dict, or a parameter of the caller that received one."""
+        if caller is not None and isinstance(expr, cst.Name) and self._is_parameter(
+                expr.value, caller, scopes):
+            prefix = f"{expr.value}["
+            return {ast.literal_eval(key[len(prefix):-1]): value
+                    for key, value in caller.items() if key.startswith(prefix)}
+        return self.constants.dict_entries(expr, scopes) or {}
 
     def _torch_layer(self, qualified: str, call: cst.Call, scopes: tuple[Scope, ...],
                      env: Env | None) -> Dependence:

@@ -182,6 +182,13 @@ class MissingEval(Rule):
             return False  # an explicit train() for inference: MC dropout (DC007) or BN recal
         if not any(obj.mode_dependent for obj in forward.objects):
             return False
+        evaluation_loop = forward.inference is None and not (forward.loaded or forward.frozen)
+        if (forward.via is not None or evaluation_loop) and not any(
+                obj.dependence.dropout or obj.dependence.batch_statistics
+                for obj in forward.objects):
+            # seen only through a helper of another file, or an evaluation loop without
+            # no_grad: reported only for a model known to have dropout or BatchNorm
+            return False
         if forward.inference is not None and self.context.modes.output_unused(result, forward):
             return False  # a no-grad pass that initialises lazy modules before training
         if not evaluation_forward(forward, result) and (
