@@ -15,7 +15,8 @@ the library's source. Two places hold that source's facts:
 
 The table is keyed by where each class is defined; a name imported through a package's
 re-exports (``torch_geometric.nn.GATConv``, defined in ``torch_geometric.nn.conv.gat_conv``)
-resolves through the class's short name when exactly one public class of that package has it.
+resolves through the class's short name when exactly one public class of that package has it,
+or exactly one of those defined under the module it is imported from.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class TableClass:
 class Table:
     packages: dict[str, str]  # package -> version the table was generated from
     classes: dict[str, tuple[str, str, str, tuple[tuple[str, int], ...]]]
-    short: dict[tuple[str, str], str]  # (package, short name) -> qualified, when unique
+    #: (package, short name) -> the qualified names of the classes that have it
+    short: dict[tuple[str, str], list[str]]
 
 
 def _load_table(path: Path) -> Table:
@@ -74,8 +76,7 @@ def _load_table(path: Path) -> Table:
         classes[qualified] = (code, zeros, passed, tuple((str(n), int(i)) for n, i in rates))
         package, _, rest = qualified.partition(".")
         counts.setdefault((package, rest.rsplit(".", 1)[-1]), []).append(qualified)
-    short = {key: found[0] for key, found in counts.items() if len(found) == 1}
-    return Table(dict(data.get("packages", {})), classes, short)
+    return Table(dict(data.get("packages", {})), classes, counts)
 
 
 def knowledge_fingerprint() -> str:
@@ -105,8 +106,15 @@ def table_class(qualified: str) -> TableClass | None:
     version = shipped.packages.get(package)
     if version is None:
         return None
-    defined = qualified if qualified in shipped.classes else shipped.short.get(
-        (package, qualified.rsplit(".", 1)[-1]))
+    defined: str | None = qualified
+    if qualified not in shipped.classes:
+        module, _, name = qualified.rpartition(".")
+        candidates = shipped.short.get((package, name), [])
+        if len(candidates) > 1:
+            # a re-export comes from a submodule of the package that re-exports it
+            # (torch_geometric.nn.GATConv: torch_geometric.nn.conv.gat_conv, not graphgym's)
+            candidates = [c for c in candidates if c.startswith(module + ".")]
+        defined = candidates[0] if len(candidates) == 1 else None
     if defined is None:
         return None
     code, zeros, passed, rates = shipped.classes[defined]
