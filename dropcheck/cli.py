@@ -19,7 +19,7 @@ from dropcheck.entry import interrupted
 from dropcheck.findings import NOT_ANALYSED_CODE, Finding
 from dropcheck.output import FORMATS, render
 from dropcheck.output.rules_info import use_docs_url
-from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
+from dropcheck.rules import SelectionError, all_rules, validate_selectors
 from dropcheck.runner import RunOptions, RunStats
 from dropcheck.runner import lint_paths as run_paths
 
@@ -420,7 +420,8 @@ def _use_color(stream: TextIO) -> bool:
 def rule_command(code: str | None, show_all: bool) -> None:
     """Print a rule's documentation (dropcheck rule DC003), or list them all (--all)."""
     # Runtime-only codes (DC1xx, reported by dropcheck.runtime) are documented here too.
-    from dropcheck.runtime_codes import RUNTIME_CODES, runtime_code
+    from dropcheck.output.rules_info import rule_documentation
+    from dropcheck.runtime_codes import RUNTIME_CODES
 
     if show_all or code is None:
         for rule in all_rules():
@@ -429,11 +430,10 @@ def rule_command(code: str | None, show_all: bool) -> None:
         for entry in RUNTIME_CODES:
             click.echo(f"{entry.code}  {entry.name:<36} {entry.message} (runtime)")
         return
-    found = rule_by_code(code) or runtime_code(code)
-    if found is None:
+    text = rule_documentation(code)  # the language server's hover shows the same text
+    if text is None:
         raise click.UsageError(f"unknown rule: {code!r} (see `dropcheck rule --all`)")
-    title = f"# {found.name} ({found.code})" + (" — preview" if found.preview else "")
-    click.echo(f"{title}\n\n{found.documentation()}")
+    click.echo(text)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
