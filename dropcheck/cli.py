@@ -436,17 +436,35 @@ def rule_command(code: str | None, show_all: bool) -> None:
     click.echo(text)
 
 
+@click.command(name="server", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--stdio", is_flag=True,
+              help="Talk over standard input and output: the only transport, and the default "
+              "(editors' LSP clients pass this flag).")
+def server_command(stdio: bool) -> None:
+    """Run the language server (LSP) for editors; needs `pip install 'dropcheck[server]'`."""
+    try:
+        from dropcheck.server import serve  # pygls: imported only by this command
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        sys.stderr.write("dropcheck: error: the language server needs pygls: "
+                         "pip install 'dropcheck[server]'\n")
+        sys.exit(EXIT_ERROR)
+    sys.exit(serve())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    # `dropcheck rule ...` is the one subcommand; everything else is a lint run. A folder
-    # literally named `rule` can still be linted as `./rule`.
-    command = rule_command if args[:1] == ["rule"] else check
-    if command is rule_command:
+    # `dropcheck rule ...` and `dropcheck server` are the subcommands; everything else is a
+    # lint run. A folder literally named `rule` or `server` can still be linted as `./rule`.
+    subcommands = {"rule": rule_command, "server": server_command}
+    command = subcommands.get(args[0], check) if args else check
+    if command is not check:
         args = args[1:]
     try:
         # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit status 1.
-        command.main(args=args, prog_name="dropcheck" if command is check else "dropcheck rule",
-                     standalone_mode=False)
+        command.main(args=args, prog_name="dropcheck" if command is check
+                     else f"dropcheck {command.name}", standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
         interrupted()
     except click.ClickException as error:
