@@ -23,7 +23,8 @@ from dropcheck.encoding import detect_encoding
 from dropcheck.engine import LintOptions, lint_bytes
 from dropcheck.findings import NOT_ANALYSED_CODE, Edit, Finding
 from dropcheck.fix.apply import apply, check_changed_lines, check_parses, spans
-from dropcheck.fix.source import FixError, LineIndex
+from dropcheck.fix.run import fix_source
+from dropcheck.fix.source import FixError, LineIndex, decode
 from dropcheck.output.escape import printable
 from dropcheck.output.rules_info import rule_url, use_docs_url
 from dropcheck.suppression import UNUSED_NOQA_CODE, noqa_lines
@@ -197,9 +198,6 @@ def _compiles(data: bytes) -> bool:
 def fix_all(path: str, text: str, options: LintOptions) -> Edit | None:
     """Every safe fix, as ``--fix`` applies them (pass after pass, every check), as one edit
     of the lines that change; None when nothing changes."""
-    from dropcheck.fix.run import fix_source
-    from dropcheck.fix.source import decode
-
     result = fix_source(path, to_bytes(text), options, unsafe=False)
     if not result.changed or result.fixed is None:
         return None

@@ -110,7 +110,10 @@ class DropcheckServer(LanguageServer):
 
     @property
     def encoding(self) -> str:
-        return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+        """The position encoding agreed at initialisation: "utf-16" (the default), "utf-8" or
+        "utf-32" (an enum member's value: its str() is its name)."""
+        chosen = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
+        return str(getattr(chosen, "value", chosen))
 
     def is_python(self, uri: str, language: str | None) -> bool:
         path = path_of(uri)

@@ -66,6 +66,7 @@ class Session(client_module.LanguageClient):  # type: ignore[misc, name-defined]
         self.changed = asyncio.Condition()
         self.returncode: int | None = None
         self.stderr = b""
+        self.capabilities: Any = None
 
         @self.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         async def diagnostics(params: Any) -> None:
@@ -92,9 +93,12 @@ class Session(client_module.LanguageClient):  # type: ignore[misc, name-defined]
         async with self.changed:
             self.changed.notify_all()
 
-    async def begin(self, root: Path, *, notebooks: bool = False, watch: bool = False) -> Any:
+    async def begin(self, root: Path, *, notebooks: bool = False, watch: bool = False,
+                    utf8: bool = False) -> Any:
         await self.start_io(*_dropcheck_command(), "server", cwd=root)
         capabilities = lsp.ClientCapabilities(
+            general=lsp.GeneralClientCapabilities(
+                position_encodings=[lsp.PositionEncodingKind.Utf8]) if utf8 else None,
             workspace=lsp.WorkspaceClientCapabilities(
                 did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(
                     dynamic_registration=True)) if watch else None,
@@ -105,6 +109,7 @@ class Session(client_module.LanguageClient):  # type: ignore[misc, name-defined]
             capabilities=capabilities, process_id=os.getpid(),
             workspace_folders=[lsp.WorkspaceFolder(uri=uri_of(root), name="root")])), TIMEOUT)
         self.initialized(lsp.InitializedParams())
+        self.capabilities = result.capabilities
         return result
 
     async def wait_for(self, uri: str, what: str, test: Callable[[Any], bool],
@@ -362,7 +367,7 @@ def test_notebook_documents_get_diagnostics_per_cell(tmp_path: Path) -> None:
              "# Notes\nNot *Python*.\n",
              "class Block(nn.Module):\n    def forward(self, x):\n"
              "        return F.dropout(x, 0.1)\n",
-             "layer = nn.Dropout(p=1.5)\n"]
+             'note = "é😀"; layer = nn.Dropout(p=1.5)\n']
     kinds = [lsp.NotebookCellKind.Code, lsp.NotebookCellKind.Markup, lsp.NotebookCellKind.Code,
              lsp.NotebookCellKind.Code]
 
@@ -381,7 +386,10 @@ def test_notebook_documents_get_diagnostics_per_cell(tmp_path: Path) -> None:
         assert codes(third) == [("DC005", 3)]  # the cell's own line
         assert (third.diagnostics[0].range.start.character, third.diagnostics[0].range.end.
                 character) == (15, 32)
-        assert codes(await client.wait_for(cells[3], "DC006", lambda p: True)) == [("DC006", 1)]
+        fourth = await client.wait_for(cells[3], "DC006", lambda p: True)
+        assert codes(fourth) == [("DC006", 1)]
+        # Columns in UTF-16 code units, the protocol's default: the emoji counts two.
+        assert fourth.diagnostics[0].range.start.character == len('note = "é😀"; layer = ') + 1
         assert codes(await client.wait_for(cells[0], "clean", lambda p: True)) == []
 
         # Hover and the noqa action work on a cell; the edit changes that cell's text.
@@ -435,14 +443,25 @@ def test_notebook_documents_get_diagnostics_per_cell(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="file names must be any bytes (Linux)")
 def test_a_file_name_that_is_not_utf8_and_exit_without_shutdown(tmp_path: Path) -> None:
     raw = os.fsencode(tmp_path) + b"/\xff\xfe-model.py"
+    line = '        self.name = "é😀"; self.drop = nn.Dropout(True)'
+    source = SOURCE.replace("        self.drop = nn.Dropout(True)", line)
     with open(raw, "wb") as handle:
-        handle.write(SOURCE.encode())
+        handle.write(source.encode())
     uri = uri_of(raw)
+    start = len(line[:line.index("nn.Dropout")].encode("utf-8"))
 
     async def body(client: Session) -> int:
-        open_file(client, uri, SOURCE)
-        assert codes(await client.for_version(uri, 1)) == [("DC005", 11), ("DC005", 12),
-                                                       ("DC006", 8)]
+        assert client.capabilities.position_encoding == lsp.PositionEncodingKind.Utf8
+        open_file(client, uri, source)
+        found = await client.for_version(uri, 1)
+        assert codes(found) == [("DC005", 11), ("DC005", 12), ("DC006", 8)]
+        dc006 = next(d for d in found.diagnostics if d.code == "DC006")
+        # Columns in the client's units, UTF-8 bytes here (the emoji is 4 bytes, 2 in UTF-16).
+        assert (dc006.range.start.character, dc006.range.end.character) == (start, start + 16)
+        hover = await asyncio.wait_for(client.text_document_hover_async(lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            position=lsp.Position(line=7, character=start + 2))), TIMEOUT)
+        assert hover.contents.value.startswith("# invalid-dropout-rate (DC006)")
         found = await actions(client, uri, at(11, 16))
         assert any(a.is_preferred for a in found)
         client.text_document_did_close(lsp.DidCloseTextDocumentParams(
@@ -450,7 +469,7 @@ def test_a_file_name_that_is_not_utf8_and_exit_without_shutdown(tmp_path: Path) 
         assert codes(await client.wait_for(uri, "cleared", lambda p: True, after=1)) == []
         return await client.end(shutdown=False)  # exit without shutdown: status 1
 
-    assert run(lambda: session(tmp_path, body)) == 1
+    assert run(lambda: session(tmp_path, body, utf8=True)) == 1
 
 
 def test_the_cli_never_imports_pygls_and_says_what_to_install_without_it(
