@@ -19,10 +19,11 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import _dropcheck_command, write
+# Part of the test extras (as the `server` extra's packages): missing, the suite fails here.
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
 
-lsp = pytest.importorskip("lsprotocol.types")
-client_module = pytest.importorskip("pygls.lsp.client")
+from tests.conftest import _dropcheck_command, write
 
 #: Seconds any one expected message may take on a busy machine (never a sleep).
 TIMEOUT = 90.0
@@ -55,7 +56,7 @@ def uri_of(path: Path | bytes) -> str:
     return "file://" + quote(raw)
 
 
-class Session(client_module.LanguageClient):  # type: ignore[misc, name-defined]
+class Session(LanguageClient):
     """pygls's client, with what the server sent kept for the test to wait on."""
 
     def __init__(self) -> None:
@@ -430,11 +431,11 @@ def test_notebook_documents_get_diagnostics_per_cell(tmp_path: Path) -> None:
         await client.wait_for(cells[3], "DC006", lambda p: bool(p.diagnostics), after=seen[1])
 
         # Closing the notebook clears its cells' diagnostics.
-        seen = client.count(cells[3])
+        before_close = client.count(cells[3])
         client.notebook_document_did_close(lsp.DidCloseNotebookDocumentParams(
             notebook_document=lsp.NotebookDocumentIdentifier(uri=notebook),
             cell_text_documents=[lsp.TextDocumentIdentifier(uri=c) for c in cells]))
-        await client.wait_for(cells[3], "cleared", lambda p: not p.diagnostics, after=seen)
+        await client.wait_for(cells[3], "cleared", lambda p: not p.diagnostics, after=before_close)
         return await client.end()
 
     assert run(lambda: session(tmp_path, body, notebooks=True)) == 0
