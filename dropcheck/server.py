@@ -139,13 +139,16 @@ class DropcheckServer(LanguageServer):
         return None
 
     def state(self, owner: str) -> object:
-        """What a lint's result depends on, to tell a stale result."""
+        """What a lint's result depends on, to tell a stale result (None once it is
+        closed)."""
         if owner in self.notebooks:
             notebook = self.workspace.get_notebook_document(notebook_uri=owner)
             if notebook is None:
                 return None
             return notebook.version, tuple(self._cell_text(cell.document)
                                            for cell in notebook.cells)
+        if owner not in self.documents:
+            return None  # (pygls would read a closed document from disk)
         document = self.workspace.get_text_document(owner)
         return document.version, document.source
 
@@ -207,8 +210,7 @@ class DropcheckServer(LanguageServer):
             self.shown_errors.add(error)  # once: not at every keystroke
             self.window_show_message(lsp.ShowMessageParams(
                 type=lsp.MessageType.Error, message=f"dropcheck: {error}"))
-        if self.state(owner) != key or (owner not in self.documents
-                                        and owner not in self.notebooks):
+        if self.state(owner) != key:
             return results
         self.results.update(results)
         for uri, result in results.items():
