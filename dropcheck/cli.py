@@ -19,7 +19,7 @@ from dropcheck.entry import interrupted
 from dropcheck.findings import NOT_ANALYSED_CODE, Finding
 from dropcheck.output import FORMATS, render
 from dropcheck.output.rules_info import use_docs_url
-from dropcheck.rules import SelectionError, all_rules, rule_by_code, validate_selectors
+from dropcheck.rules import SelectionError, all_rules, validate_selectors
 from dropcheck.runner import RunOptions, RunStats
 from dropcheck.runner import lint_paths as run_paths
 
@@ -420,7 +420,8 @@ def _use_color(stream: TextIO) -> bool:
 def rule_command(code: str | None, show_all: bool) -> None:
     """Print a rule's documentation (dropcheck rule DC003), or list them all (--all)."""
     # Runtime-only codes (DC1xx, reported by dropcheck.runtime) are documented here too.
-    from dropcheck.runtime_codes import RUNTIME_CODES, runtime_code
+    from dropcheck.output.rules_info import rule_documentation
+    from dropcheck.runtime_codes import RUNTIME_CODES
 
     if show_all or code is None:
         for rule in all_rules():
@@ -429,11 +430,27 @@ def rule_command(code: str | None, show_all: bool) -> None:
         for entry in RUNTIME_CODES:
             click.echo(f"{entry.code}  {entry.name:<36} {entry.message} (runtime)")
         return
-    found = rule_by_code(code) or runtime_code(code)
-    if found is None:
+    text = rule_documentation(code)  # the language server's hover shows the same text
+    if text is None:
         raise click.UsageError(f"unknown rule: {code!r} (see `dropcheck rule --all`)")
-    title = f"# {found.name} ({found.code})" + (" — preview" if found.preview else "")
-    click.echo(f"{title}\n\n{found.documentation()}")
+    click.echo(text)
+
+
+@click.command(name="server", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--stdio", is_flag=True,
+              help="Talk over standard input and output: the only transport, and the default "
+              "(editors' LSP clients pass this flag).")
+def server_command(stdio: bool) -> None:
+    """Run the language server (LSP) for editors; needs `pip install 'dropcheck[server]'`."""
+    try:
+        from dropcheck.server import serve  # pygls: imported only by this command
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        sys.stderr.write("dropcheck: error: the language server needs pygls: "
+                         "pip install 'dropcheck[server]'\n")
+        sys.exit(EXIT_ERROR)
+    sys.exit(serve())
 
 
 @click.command(name="explain", context_settings={"help_option_names": ["-h", "--help"]})
@@ -460,12 +477,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         # `dropcheck --explain-model PATH:LINE`
         _run_command(explain_command, args[1:], "dropcheck --explain-model")
         return
-    # `dropcheck rule ...` is the one subcommand; everything else is a lint run. A folder
-    # literally named `rule` can still be linted as `./rule`.
-    command = rule_command if args[:1] == ["rule"] else check
-    if command is rule_command:
+    # `dropcheck rule ...` and `dropcheck server` are the subcommands; everything else is a
+    # lint run. A folder literally named `rule` or `server` can still be linted as `./rule`.
+    subcommands = {"rule": rule_command, "server": server_command}
+    command = subcommands.get(args[0], check) if args else check
+    if command is not check:
         args = args[1:]
-    _run_command(command, args, "dropcheck" if command is check else "dropcheck rule")
+    _run_command(command, args,
+                 "dropcheck" if command is check else f"dropcheck {command.name}")
 
 
 def _run_command(command: click.Command, args: list[str], prog_name: str) -> None:

@@ -357,11 +357,13 @@ def add_noqa(findings: Sequence[Finding]) -> tuple[int, int, list[tuple[str, str
     return added, changed, skipped
 
 
-def _add_to_file(path: str, findings: Sequence[Finding]) -> int:
-    with open(path, "rb") as handle:
-        data = handle.read()
-    encoding = detect_encoding(data)
-    text = data.decode(encoding)
+def noqa_lines(data: bytes, findings: Sequence[Finding]) -> dict[int, str]:
+    """The lines (1-based, without their line break) that ``# noqa`` comments for
+    ``findings`` change, as they become: each finding's line, or where a comment cannot go
+    there (inside a multi-line string, after a backslash) the last line of its statement.
+    ``--add-noqa`` and the language server's code action both use it. Raises SyntaxError,
+    UnicodeError or LookupError for a file that does not decode or tokenize."""
+    text = data.decode(detect_encoding(data))
     blocked = _uncommentable_lines(data)
     if blocked is None:
         raise SyntaxError("the file does not tokenize")
@@ -373,19 +375,30 @@ def _add_to_file(path: str, findings: Sequence[Finding]) -> int:
         if finding.code not in codes:
             codes.append(finding.code)
     parts = _LINE_END.split(text)
-    ends = _LINE_END.findall(text)
-    added = 0
+    changed: dict[int, str] = {}
     for line, codes in wanted.items():
         if 1 <= line <= len(parts):
             new = _with_codes(parts[line - 1], sorted(codes))
             if new != parts[line - 1]:
-                added += 1
-                parts[line - 1] = new
-    if not added:
+                changed[line] = new
+    return changed
+
+
+def _add_to_file(path: str, findings: Sequence[Finding]) -> int:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    changed = noqa_lines(data, findings)
+    if not changed:
         return 0
+    encoding = detect_encoding(data)
+    text = data.decode(encoding)
+    parts = _LINE_END.split(text)
+    ends = _LINE_END.findall(text)
+    for line, new in changed.items():
+        parts[line - 1] = new
     result = "".join(part + (ends[i] if i < len(ends) else "") for i, part in enumerate(parts))
     _write_atomic(path, result.encode(encoding))
-    return added
+    return len(changed)
 
 
 def _write_atomic(path: str, data: bytes) -> None:

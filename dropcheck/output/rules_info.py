@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from dropcheck.findings import NOT_ANALYSED_CODE
+from dropcheck.findings import NOT_ANALYSED_CODE, NOT_ANALYSED_NAME
 from dropcheck.rules import rule_by_code
 from dropcheck.rules.base import Rule
 
@@ -67,3 +67,19 @@ def rule_url(code: str) -> str | None:
         if runtime_code(code) is None:
             return None
     return f"{_base or default_docs_url()}/{code}.md"
+
+
+def rule_documentation(code_or_name: str) -> str | None:
+    """What ``dropcheck rule CODE`` prints and the language server's hover shows: a title and
+    the documentation of a static rule, DC000 or a runtime code; None for one it does not
+    know."""
+    from dropcheck.runtime_codes import runtime_code
+
+    if code_or_name.upper() == NOT_ANALYSED_CODE or code_or_name == NOT_ANALYSED_NAME:
+        return (f"# {NOT_ANALYSED_NAME} ({NOT_ANALYSED_CODE})\n\n"
+                f"## What it does\n{NOT_ANALYSED_DOC}")
+    found = rule_by_code(code_or_name) or runtime_code(code_or_name)
+    if found is None:
+        return None
+    title = f"# {found.name} ({found.code})" + (" — preview" if found.preview else "")
+    return f"{title}\n\n{found.documentation()}"
