@@ -1,3 +1,4 @@
 from dropcheck.knowledge.generate import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing the package's modules (a test does) runs nothing
+    raise SystemExit(main())
