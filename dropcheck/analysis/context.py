@@ -106,7 +106,7 @@ class FileContext:
     @cached_property
     def layers(self) -> LayerIndex:
         """The order in which each Sequential's and each forward()'s layers run."""
-        return LayerIndex(self.module, self.imports, self.classes, self.constants)
+        return LayerIndex(self.module, self.imports, self.classes, self.constants, self.path)
 
     @property
     def enclosing_class(self) -> cst.ClassDef | None:

@@ -36,6 +36,7 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.literals import decide, literal_arguments
+from dropcheck.analysis.project import lookup_class
 from dropcheck.analysis.rates import source
 from dropcheck.analysis.scopes import (
     Scope,
@@ -115,6 +116,12 @@ class LayerFlow:
     outputs: list[LayerStep] = field(default_factory=list)
 
 
+#: Files whose layer flows are being built for an importer (a cycle of imports between
+#: block classes ends there), and how many may nest.
+_BUILDING: set[str] = set()
+_MAX_FILES_DEEP = 3
+
+
 class LayerIndex:
     """All layer flows of one file, with the successors of every step."""
 
@@ -124,7 +131,10 @@ class LayerIndex:
         imports: ImportTable,
         classes: ClassIndex,
         constants: ConstantEvaluator,
+        path: str | None = None,
     ) -> None:
+        #: The file's path: block classes imported from other project files are read there.
+        self.path = path
         self._imports = imports
         self._classes = classes
         self._constants = constants
@@ -245,6 +255,32 @@ class LayerIndex:
         self._forwards[key] = flow
         return flow
 
+    def imported_block(self, name: str, call: cst.Call, node: cst.CSTNode,
+                       attribute: str | None) -> LayerStep | None:
+        """A module class of another project file (``from .blocks import ConvBlock``): a step
+        whose output is what that class's ``forward()`` returns, read in its own file."""
+        if (self.path is None or name.startswith("torch.")
+                or not name.rsplit(".", 1)[-1][:1].isupper()):
+            return None
+        found = lookup_class(self.path, name)
+        if found is None:
+            return None
+        parsed, info = found
+        if not info.is_module:
+            return None
+        key = str(parsed.path)
+        inner: LayerStep | None = None
+        if key not in _BUILDING and len(_BUILDING) < _MAX_FILES_DEEP:
+            _BUILDING.add(key)
+            try:
+                other = parsed.context.layers
+                other_info = other._classes.by_name.get(info.name)
+                inner = other.local_output(other_info) if other_info is not None else None
+            finally:
+                _BUILDING.discard(key)
+        return LayerStep(api.ROLE_LOCAL, info.name, node, call, label=info.name,
+                         attribute=attribute, inner=inner)
+
     def local_output(self, info: ClassInfo) -> LayerStep | None:
         """The step producing a local module's single returned value, if any."""
         flow = self.forward_flow(info)
@@ -309,7 +345,9 @@ class LayerIndex:
                 step.dims = api.POOLING.get(name) or api.POOLING_FUNCTIONS.get(name)
         elif name in api.INSTANCE_NORMS:
             track = bound.value("track_running_stats") if bound else None
-            if track is not None and not isinstance(track, cst.BaseExpression):
+            if track is None and name in api.TRACKS_BY_DEFAULT:
+                step.role = api.ROLE_RUNNING_NORM  # LazyInstanceNorm tracks by default
+            elif track is not None and not isinstance(track, cst.BaseExpression):
                 step.role = api.ROLE_UNKNOWN  # **kwargs may set it
             elif isinstance(track, cst.BaseExpression):
                 value = self._constants.evaluate(track, scopes)
@@ -614,6 +652,9 @@ class _Resolver:
                 found = self.sequential(expr, depth + 1)
                 return found if found is not None else [_unknown(node)]
             if name is not None:
+                foreign = self.index.imported_block(name, expr, node, attribute)
+                if foreign is not None:
+                    return [foreign]
                 step = self.index.classify(name, expr, node, self.scopes)
                 step.attribute = attribute
                 return [step]

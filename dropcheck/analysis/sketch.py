@@ -321,8 +321,11 @@ class Sketch:
         count = len(refs)
         defined, bases_of = self._block_links
 
+        # a block class of another project file may hold any layer (walk_back enters it)
+        foreign = self._foreign_blocks if into_local_classes else [False] * count
+
         def closure(names: frozenset[str], via: list[set[int]]) -> list[bool]:
-            has = [bool(r & names) for r in refs]
+            has = [bool(r & names) or f for r, f in zip(refs, foreign, strict=True)]
             changed = True
             while changed:
                 changed = False
@@ -350,6 +353,12 @@ class Sketch:
                    for block in range(count)]
         has_second = closure(second, via) if second is not None else flows
         return any(f and a and b for f, a, b in zip(flows, has_first, has_second, strict=True))
+
+    @cached_property
+    def _foreign_blocks(self) -> list[bool]:
+        """Per block, whether it refers to a class of another project file."""
+        return [any(name.rsplit(".", 1)[-1][:1].isupper() and self._project_name(name)
+                    for name in refs) for refs in self._block_references]
 
     @cached_property
     def _block_has_flow(self) -> list[bool]:
