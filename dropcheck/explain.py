@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dropcheck.analysis.context import FileContext
-from dropcheck.analysis.modes import Fact, Forward, ModelObject, describe_source
+from dropcheck.analysis.mode_domain import Fact, Forward, ModelObject, describe_source
 from dropcheck.analysis.project import module_file
 from dropcheck.encoding import detect_encoding
 from dropcheck.engine import LintOptions, lint_path

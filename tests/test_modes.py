@@ -9,7 +9,7 @@ import textwrap
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
-from dropcheck.analysis.modes import FlowResult, Mode, must_train
+from dropcheck.analysis.mode_domain import FlowResult, Mode, must_train
 
 
 def _results(source: str) -> dict[str, FlowResult]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.mode_api import EXPORTS
-from dropcheck.analysis.modes import Export, code_of, describe_source, must_train
+from dropcheck.analysis.mode_domain import Export, code_of, describe_source, must_train
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
 

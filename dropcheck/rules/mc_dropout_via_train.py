@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dropcheck.analysis.modes import Forward, TrainCall, code_of
+from dropcheck.analysis.mode_domain import Forward, TrainCall, code_of
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import dropout_only_train
 from dropcheck.rules.base import Rule

@@ -6,7 +6,7 @@ import libcst as cst
 
 from dropcheck.analysis.mode_api import LIGHTNING_EVAL_HOOKS
 from dropcheck.analysis.mode_dependence import INDEPENDENT
-from dropcheck.analysis.modes import (
+from dropcheck.analysis.mode_domain import (
     FlowResult,
     Forward,
     code_of,

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dropcheck.analysis.modes import FlowResult, Mode, ModelObject, Step, code_of
+from dropcheck.analysis.mode_domain import FlowResult, Mode, ModelObject, Step, code_of
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
 from dropcheck.rules.base import Rule
