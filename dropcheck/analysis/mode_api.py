@@ -113,6 +113,11 @@ def is_loss_method(method: str) -> bool:
     return method.startswith(LOSS_METHOD_PREFIXES) or method.endswith("_loss")
 
 #: Names of loaders and datasets that evaluation loops over (``test_loader``, ``val_data``,
-#: ``loaders["valid"]``): without a training step, such a loop is an evaluation phase.
+#: ``valid_dataset``, ``testloader``): without a training step, such a loop is an evaluation
+#: phase.
 EVALUATION_DATA = re.compile(
-    r"(^|_)(test|val|valid|validation|eval|evaluation|dev)(_|$|\d)", re.IGNORECASE)
+    r"(^|_)(test|val|valid|validation|eval|evaluation|dev)_?"
+    r"(loader|dataloader|data|dataset|set|ds|dl|iter|batches|samples)s?\d*$", re.IGNORECASE)
+#: Subscripted loaders (``loaders["valid"]``): the key alone names the split.
+EVALUATION_SPLIT = re.compile(r"^(test|val|valid|validation|eval|evaluation|dev)$",
+                              re.IGNORECASE)

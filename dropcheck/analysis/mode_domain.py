@@ -320,7 +320,7 @@ def _evaluation_loader(loop: cst.For) -> bool:
         index = iterable.slice[0].slice
         if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
             text = index.value.evaluated_value
-            return isinstance(text, str) and bool(api.EVALUATION_DATA.search(text))
+            return isinstance(text, str) and bool(api.EVALUATION_SPLIT.search(text))
     name = dotted_name(iterable)
     return name is not None and bool(api.EVALUATION_DATA.search(name.rsplit(".", 1)[-1]))
 

@@ -660,7 +660,8 @@ def _mentions_evaluation_data(iterable: ast.expr) -> bool:
         text = (node.id if isinstance(node, ast.Name) else node.attr
                 if isinstance(node, ast.Attribute) else node.value
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
-        if text is not None and mode_api.EVALUATION_DATA.search(text):
+        if text is not None and (mode_api.EVALUATION_DATA.search(text)
+                                 or mode_api.EVALUATION_SPLIT.search(text)):
             return True
     return False
 

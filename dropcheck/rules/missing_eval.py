@@ -110,11 +110,12 @@ class MissingEval(Rule):
     name = "missing-eval"
     message = "Model runs forward for inference in training mode: call model.eval() first"
     # An inference context, weights loaded / frozen for a predict-style flow, or a loop over
-    # evaluation data (test_loader, val_data, "valid", dev_set).
+    # evaluation data (test_loader, val_data, valid_dataset, loaders["valid"]).
     requires = (
         (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
-         b"weights", b"pretrained", b"test", b"val", b"eval", b"dev", b"TEST", b"VAL",
-         b"Test", b"Val", b"EVAL", b"Eval", b"DEV", b"Dev"),
+         b"weights", b"pretrained", b"data", b"Data", b"_set", b"set_", b"_ds", b"_dl",
+         b"_iter", b"batches", b"samples", b'"val', b"'val", b'"test', b"'test", b'"dev',
+         b"'dev", b'"eval', b"'eval"),
     )
 
     @classmethod
