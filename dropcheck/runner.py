@@ -13,7 +13,7 @@ import signal
 import stat
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -119,9 +119,17 @@ def lint_paths(
     if run.started is not None:
         run.started(len(todo) + len(screened), stats.workers)
     # Without fork (Windows) one file or --jobs 1 run in this process, with no time limit.
-    outcomes = itertools.chain(screened, _in_pool(todo, options, jobs, run.file_timeout)
-                               if todo and (jobs > 1 or hasattr(os, "fork"))
-                               else _serial(todo, options))
+    if len(todo) == 1 and hasattr(os, "fork"):
+        # One file (pre-commit, an editor): one forked child holds the time limit as a pool
+        # would, without the pool's start-up (~50 ms).
+        (path, expected), = todo
+        linted: Iterable[Outcome] = [lint_file(path, options, expected, isolate=True,
+                                               timeout=run.file_timeout)]
+    elif todo and (jobs > 1 or hasattr(os, "fork")):
+        linted = _in_pool(todo, options, jobs, run.file_timeout)
+    else:
+        linted = _serial(todo, options)
+    outcomes = itertools.chain(screened, linted)
     for path, st, digest, result in outcomes:
         if result is None:  # unchanged bytes: the cached findings stand
             assert cache is not None and st is not None and digest is not None
