@@ -15,7 +15,7 @@ from dropcheck.analysis.modes import (
 )
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import eval_before_inference
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ class MissingEval(Rule):
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        # a model in training mode that may reach a forward under no_grad or after loading
-        return sketch.reaches(sketch.inference_sites)
+        # a model in training mode that may reach a forward under no_grad or after loading;
+        # reports come from results_outside_tests only: none in a test file
+        return not in_test_file(sketch) and sketch.reaches(sketch.inference_sites)
 
     VALID = [
         # a mode-independent module (no dropout, no BatchNorm) passed to a no-grad helper, or

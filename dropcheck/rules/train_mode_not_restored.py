@@ -7,7 +7,7 @@ import libcst as cst
 from dropcheck.analysis.modes import FlowResult, Mode, ModelObject, Step, code_of
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,10 @@ class TrainModeNotRestored(Rule):
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
         # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
-        # step (`.backward()`, `.step()`)
-        return (sketch.calls_method("eval", "train", "from_pretrained")
-                and (sketch.calls_method("step") or sketch.calls_method_ending("backward")))
+        # step (`.backward()`, `.step()`), outside test files
+        return not in_test_file(sketch) and (
+            sketch.calls_method("eval", "train", "from_pretrained")
+            and (sketch.calls_method("step") or sketch.calls_method_ending("backward")))
 
     VALID = [
         # train() at the top of the loop body
