@@ -3,12 +3,14 @@
     .venv/bin/python bench/prefilter_check.py                 # torch + transformers, all files
     .venv/bin/python bench/prefilter_check.py --fraction 8    # every 8th file
     .venv/bin/python bench/prefilter_check.py --preview       # preview rules too
+    .venv/bin/python bench/prefilter_check.py --corpus eight  # the eight pinned projects
 
-Lints the speed benchmark's corpus (installed torch and transformers sources) twice through the
-real CLI, with and without the pre-filter (byte tokens and the CPython-tree sketch), with every
-core, and compares the JSON findings one by one. Prints both wall times, the findings per rule,
-and every difference; exits 1 if there is any. tests/test_prefilter.py runs the same comparison
-on fixtures, rule examples and a sample of real code; this is the large-scale version.
+Lints a speed benchmark corpus (installed torch and transformers sources, or the eight pinned
+projects: see bench/speed.py) twice through the real CLI, with and without the pre-filter (byte
+tokens and the CPython-tree sketch), with every core, and compares the JSON findings one by one.
+Prints both wall times, the findings per rule, and every difference; exits 1 if there is any.
+tests/test_prefilter.py runs the same comparison on fixtures, rule examples and a sample of
+real code; this is the large-scale version.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import corpus
+from speed import CORPORA, corpus
 
 
 def run(files: list[str], extra: list[str]) -> tuple[float, list[dict[str, object]]]:
@@ -48,8 +50,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fraction", type=int, default=1, help="take every n-th file")
     parser.add_argument("--preview", action="store_true", help="run preview rules too")
+    parser.add_argument("--corpus", choices=CORPORA, default="torch")
     args = parser.parse_args()
-    files = corpus()[:: args.fraction]
+    files = corpus(args.corpus)[:: args.fraction]
     extra = ["--preview", "--select", "DC"] if args.preview else []
     with_wall, with_findings = run(files, extra)
     without_wall, without_findings = run(files, [*extra, "--no-prefilter"])

@@ -235,8 +235,9 @@ def _check_stdin(name: str, resolver: Resolver, base: LintOptions, *, output_for
     ``--fix`` the fixed source on stdout and the report of what remains on stderr (a pipe's
     consumer reads the code; nothing is written), or with ``--diff`` the diff."""
     from dropcheck.engine import lint_bytes
-    from dropcheck.fix.run import fix_source
 
+    if fix or show_diff:  # the fixer imports LibCST: only when asked for
+        from dropcheck.fix.run import fix_source
     data = sys.stdin.buffer.read()
     try:
         excluded = resolver.force_exclude(name) and explicitly_excluded(resolver, name)
@@ -394,8 +395,9 @@ def _write_stdout(report: str) -> None:
 
 def _say_started(files: int, workers: int) -> None:
     # Flushed: a test (or a user watching a long run) waits for this line before interrupting.
-    sys.stderr.write(f"dropcheck: linting {files} file{'s' if files != 1 else ''} in {workers} "
-                     f"worker process{'es' if workers != 1 else ''}\n")
+    where = (f"{workers} worker process{'es' if workers != 1 else ''}" if workers
+             else "this process")
+    sys.stderr.write(f"dropcheck: linting {files} file{'s' if files != 1 else ''} in {where}\n")
     sys.stderr.flush()
 
 

@@ -24,19 +24,14 @@ from typing import TYPE_CHECKING, Any
 from dropcheck.gitignore import GitIgnore
 from dropcheck.rules import (
     SelectionError,
-    all_rules,
-    rule_by_code,
-    select_rules,
+    rule_info,
+    rule_infos,
+    select_infos,
     validate_selectors,
 )
 
 if TYPE_CHECKING:
     from dropcheck.engine import LintOptions
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 #: Folders never worth walking, whatever ``exclude`` says.
 ALWAYS_EXCLUDED = frozenset({".git", ".hg", ".svn"})
@@ -126,10 +121,10 @@ class FileSettings:
         return json.dumps([self.rules, self.rule_settings], sort_keys=True, default=str)
 
     def lint_options(self, base: LintOptions) -> LintOptions:
-        by_code = {rule.code: rule for rule in all_rules()}
+        # Catalog entries: the engine imports a rule's module only for files that need it.
         return replace(
             base,
-            rules=[by_code[code] for code in self.rules],
+            rules=[info for info in rule_infos() if info.code in self.rules],
             rule_settings={code: dict(items) for code, items in self.rule_settings},
         )
 
@@ -195,7 +190,7 @@ def parse_config(data: Mapping[str, Any], path: str) -> Config:
     options: dict[str, OptionItems] = {}
     for key, value in data.items():
         if isinstance(value, dict) and key not in KEYS:
-            rule = rule_by_code(key)
+            rule = rule_info(key)
             if rule is None:
                 raise _fail(path, f"unknown rule in option table [{key}] "
                                   f"(see `dropcheck rule --all`)")
@@ -246,6 +241,10 @@ def load_pyproject(path: str) -> Config | None:
         raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
     if b"dropcheck" not in raw:
         return None  # cheap: most pyproject.toml files on the way up are not ours
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -351,18 +350,18 @@ class Resolver:
             cli = self.overrides
             preview = cli.preview or config.preview
             if cli.select is not None:
-                chosen = _codes(select_rules([*cli.select, *cli.extend_select], cli.ignore,
+                chosen = _codes(select_infos([*cli.select, *cli.extend_select], cli.ignore,
                                              preview=preview))
             else:
                 base = [*(config.select if config.select is not None else ("ALL",)),
                         *config.extend_select]
-                chosen = _codes(select_rules(base, config.ignore, preview=preview))
+                chosen = _codes(select_infos(base, config.ignore, preview=preview))
                 if cli.extend_select:
-                    chosen |= _codes(select_rules(cli.extend_select, cli.ignore,
+                    chosen |= _codes(select_infos(cli.extend_select, cli.ignore,
                                                   preview=preview))
                 if cli.ignore:
-                    everything = _codes(all_rules())
-                    kept = _codes(select_rules(["ALL"], cli.ignore, preview=True))
+                    everything = _codes(rule_infos())
+                    kept = _codes(select_infos(["ALL"], cli.ignore, preview=True))
                     chosen -= everything - kept
             self._enabled[config] = tuple(sorted(chosen))
         return self._enabled[config]
@@ -376,7 +375,7 @@ class Resolver:
             rules = set(self.enabled(config))
             for index in ignored:
                 selectors = config.per_file_ignores[index][1]
-                rules -= _codes(select_rules(selectors, (), preview=True))
+                rules -= _codes(select_infos(selectors, (), preview=True))
             self._settings[key] = FileSettings(rules=tuple(sorted(rules)),
                                                rule_settings=config.rule_options,
                                                config_path=config.path)
@@ -419,7 +418,7 @@ class Resolver:
         excluded = self.is_excluded(path, os.path.isdir(path)) or any(
             self.is_excluded(parent, True) for parent in _parents(path, config.root)
         )
-        by_code = {rule.code: rule for rule in all_rules()}
+        by_code = {info.code: info for info in rule_infos()}
         options = dict(settings.rule_settings)
         lines = [
             f"Settings for: {path}",

@@ -1,42 +1,43 @@
 """The engine: bytes -> pre-filter -> one parse -> shared facts -> all rules in one batched
-pass -> findings. It never raises for a bad file: what cannot be analysed is a DC000 finding."""
+pass -> findings. It never raises for a bad file: what cannot be analysed is a DC000 finding.
+
+This module does the stages before LibCST (the byte pre-filter on the rules' catalog entries,
+CPython's parse, the sketch) and imports LibCST, the analysis and a rule's module only for a
+file that gets past them: dropcheck/cst_pass.py is the LibCST stage. A one-file run on code
+no rule can match (pre-commit, an editor) then costs a fraction of those imports."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
 import faulthandler
-import functools
 import os
-import pickle
 import queue
-import re
 import selectors
 import signal
 import stat
 import sys
 import threading
 import time
-import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import libcst as cst
-from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
-
-from dropcheck.analysis import project
-from dropcheck.analysis.context import FileContext
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.walk import child_nodes
-from dropcheck.encoding import detect_encoding
-from dropcheck.findings import Finding, Fix, not_analysed
-from dropcheck.fix.changes import FixBuilder
-from dropcheck.fix.source import FixError
+from dropcheck.findings import Finding, not_analysed
 from dropcheck.notebook import lint_notebook
-from dropcheck.rules.base import Report, Rule
+from dropcheck.rules.catalog import RuleInfo
 from dropcheck.suppression import UNUSED_NOQA_CODE, apply_suppressions
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from dropcheck.analysis.sketch import Sketch
+    from dropcheck.rules.base import Rule
+
+    #: A rule as LintOptions holds it: its class, or its catalog entry (the configuration's
+    #: choice), whose module is imported only for a file whose bytes pass its pre-filter.
+    RuleSpec: TypeAlias = "type[Rule] | RuleInfo"
 
 #: Files larger than this are not parsed (LibCST costs ~20 s and ~0.5 GB per MB of source).
 DEFAULT_MAX_FILE_BYTES = 2_000_000
@@ -44,7 +45,7 @@ DEFAULT_MAX_FILE_BYTES = 2_000_000
 
 @dataclass(frozen=True)
 class LintOptions:
-    rules: Sequence[type[Rule]]
+    rules: Sequence[RuleSpec]
     #: Per-rule option overrides, keyed by rule code.
     rule_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
@@ -52,41 +53,43 @@ class LintOptions:
     verbose: bool = False
 
 
-class _ScopeTracker(cst.BatchableCSTVisitor):
-    """Keeps ``FileContext.scopes`` current during the batched pass.
-
-    The engine puts one instance first and one last in the batch, so that rules see a scope
-    pushed when they visit it and still see it when they leave it.
-    """
-
-    def __init__(self, context: FileContext, entering: bool) -> None:
-        super().__init__()
-        self.context = context
-        self.entering = entering
-
-    def _push(self, node: cst.ClassDef | cst.FunctionDef) -> None:
-        if self.entering:
-            self.context.scopes.append(node)
-
-    def _pop(self, node: cst.ClassDef | cst.FunctionDef) -> None:
-        if not self.entering and self.context.scopes and self.context.scopes[-1] is node:
-            self.context.scopes.pop()
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._push(node)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._pop(original_node)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._push(node)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._pop(original_node)
-
-
-def passes_prefilter(data: bytes, rule: type[Rule]) -> bool:
+def passes_prefilter(data: bytes, rule: RuleSpec) -> bool:
     return all(any(token in data for token in group) for group in rule.requires)
+
+
+def loaded(rules: Iterable[RuleSpec]) -> list[type[Rule]]:
+    """The rule classes (importing the modules of those given by their catalog entry)."""
+    return [rule.load() if isinstance(rule, RuleInfo) else rule for rule in rules]
+
+
+def preload(options: LintOptions) -> None:
+    """Import everything a LibCST parse needs, for all of ``options``' rules: before forking
+    worker processes, so that they share one import instead of each paying for its own."""
+    from dropcheck import cst_pass  # noqa: F401
+    from dropcheck.analysis import sketch  # noqa: F401
+
+    loaded(options.rules)
+
+
+def consulted() -> dict[str, str]:
+    """analysis.project.consulted() (the other files the last lint read), without importing
+    the analysis when no file was analysed in this process."""
+    project = sys.modules.get("dropcheck.analysis.project")
+    found: dict[str, str] = project.consulted() if project is not None else {}
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    # The LibCST stage's names (lint_module, ...) and `cst` as before the split, imported on
+    # first use. Never for dunders: the import system probes those (``__path__``).
+    if name.startswith("__"):
+        raise AttributeError(f"module 'dropcheck.engine' has no attribute {name!r}")
+    from dropcheck import cst_pass
+
+    try:
+        return getattr(cst_pass, name)
+    except AttributeError:
+        raise AttributeError(f"module 'dropcheck.engine' has no attribute {name!r}") from None
 
 
 class RuleCrash(Exception):
@@ -94,130 +97,6 @@ class RuleCrash(Exception):
         super().__init__(f"{type(error).__name__}: {error}")
         self.rule = rule
         self.error = error
-
-
-def _guarded(
-    rule: Rule, method: Callable[..., Any], crashed: dict[str, BaseException]
-) -> Callable[..., Any]:
-    """Wrap a rule's visitor method so that one rule's bug cannot stop the other rules."""
-
-    def call(*args: Any) -> Any:
-        if rule.code in crashed:
-            return None
-        try:
-            return method(*args)
-        except RecursionError:
-            raise
-        except Exception as error:
-            crashed[rule.code] = error
-            return None
-
-    return call
-
-
-def lint_module(
-    path: str, module: cst.Module, rules: Sequence[Rule], context: FileContext
-) -> tuple[list[Report], dict[str, BaseException]]:
-    """Run already-constructed rules over a parsed module in one batched pass."""
-    crashed: dict[str, BaseException] = {}
-    visitors: list[cst.BatchableCSTVisitor] = [_ScopeTracker(context, entering=True)]
-    visitors.extend(rules)
-    visitors.append(_ScopeTracker(context, entering=False))
-    guarded = _GuardedBatch(visitors, rules, crashed)
-    guarded.walk(module)
-    for rule in rules:
-        if rule.code not in crashed:
-            _guarded(rule, rule.finish, crashed)()
-    reports = [r for rule in rules if rule.code not in crashed for r in rule.reports]
-    return reports, crashed
-
-
-@functools.cache
-def _visitor_names(cls: type) -> tuple[str, ...]:
-    # What LibCST's get_visitors() finds (visit_*/leave_* methods that are not its empty
-    # stubs), computed once per class: LibCST runs inspect.getmembers on every instance
-    # (~10 % of a file's analysis time).
-    names = []
-    for name in dir(cls):
-        if name.startswith(("visit_", "leave_")):
-            member = getattr(cls, name, None)
-            if callable(member) and not getattr(member, "_is_no_op", False):
-                names.append(name)
-    return tuple(names)
-
-
-def _visitors(visitor: cst.BatchableCSTVisitor) -> list[tuple[str, Callable[..., Any]]]:
-    return [(name, getattr(visitor, name)) for name in _visitor_names(type(visitor))]
-
-
-class _GuardedBatch:
-    """LibCST's batched visitor, with each rule's callbacks guarded, over a read-only walk
-    (LibCST's own ``visit`` rebuilds every node it passes: ~25 % of a cold run)."""
-
-    def __init__(
-        self,
-        visitors: Sequence[cst.BatchableCSTVisitor],
-        rules: Sequence[Rule],
-        crashed: dict[str, BaseException],
-    ) -> None:
-        rule_ids = {id(rule): rule for rule in rules}
-        self._visit: dict[str, list[Callable[..., Any]]] = {}
-        self._leave: dict[str, list[Callable[..., Any]]] = {}
-        for visitor in visitors:
-            rule = rule_ids.get(id(visitor))
-            for name, method in _visitors(visitor):
-                wrapped = _guarded(rule, method, crashed) if rule is not None else method
-                kind, _, node_type = name.partition("_")
-                target = self._visit if kind == "visit" else self._leave
-                target.setdefault(node_type, []).append(wrapped)
-
-    def walk(self, node: cst.CSTNode) -> None:
-        name = type(node).__name__
-        for method in self._visit.get(name, ()):
-            method(node)
-        for child in child_nodes(node):
-            self.walk(child)
-        for method in self._leave.get(name, ()):
-            method(node)
-
-
-def _positions(module: cst.Module, reports: Sequence[Report]) -> Mapping[cst.CSTNode, CodeRange]:
-    # Positions cost a full code-generation pass; pay it only when there is something to report.
-    # unsafe_skip_copy keeps node identity, so the rules' nodes are the keys.
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    return wrapper.resolve(PositionProvider)
-
-
-_LINE_ENDS = re.compile(r"\r\n|\r|\n")
-_INDENT = " \t\x0c"
-
-
-def _form_feed_corrected(
-    module: cst.Module, data: bytes, positions: Mapping[cst.CSTNode, CodeRange]
-) -> Mapping[cst.CSTNode, CodeRange]:
-    """Positions in the file's own columns. LibCST drops the whitespace before a module-level
-    statement on a line that starts with a form feed (its code then differs from the file
-    there) and counts that line's columns from the statement: one or more too small. The
-    shift is the whitespace it dropped, line by line."""
-    try:
-        text = data.decode(module.encoding)
-    except (UnicodeDecodeError, LookupError):
-        return positions
-    ours, theirs = _LINE_ENDS.split(text), _LINE_ENDS.split(module.code)
-    if len(ours) != len(theirs):
-        return positions
-    shifts: dict[int, int] = {}
-    for number, (line, parsed) in enumerate(zip(ours, theirs, strict=True), start=1):
-        if line != parsed and line.lstrip(_INDENT) == parsed.lstrip(_INDENT):
-            shifts[number] = len(line) - len(parsed)
-    if not shifts:
-        return positions
-
-    def moved(where: CodePosition) -> CodePosition:
-        return CodePosition(where.line, where.column + shifts.get(where.line, 0))
-
-    return {node: CodeRange(moved(where.start), moved(where.end))
-            for node, where in positions.items()}
 
 
 def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
@@ -229,12 +108,29 @@ def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
     return apply_suppressions(path, data, findings, frozenset(r.code for r in options.rules))
 
 
+def lint_light(path: str, data: bytes, options: LintOptions) -> list[Finding] | None:
+    """:func:`lint_bytes`' findings when they need neither LibCST nor a rule's module: no
+    selected rule's pre-filter tokens occur in the bytes and CPython's parser accepts them.
+    None otherwise (and for notebooks): the file then needs the whole engine."""
+    if path.endswith(".ipynb") or len(data) > options.max_file_bytes or _candidates(data,
+                                                                                   options):
+        return None
+    if _with_deep_stack(lambda: _cpython_rejects(data)) is not None:
+        return None  # an error, or newer syntax: LibCST tells (_lint_unsuppressed)
+    return apply_suppressions(path, data, [], frozenset(r.code for r in options.rules))
+
+
+def _candidates(data: bytes, options: LintOptions) -> list[RuleSpec]:
+    """The rules that may need a parse of the file: those whose tokens occur in its bytes."""
+    return [r for r in options.rules if (not options.prefilter or passes_prefilter(data, r))
+            and r.code != UNUSED_NOQA_CODE]  # DC017 reads comments only: no parse for it
+
+
 def _lint_unsuppressed(path: str, data: bytes, options: LintOptions) -> list[Finding]:
     if len(data) > options.max_file_bytes:
         return [not_analysed(path, f"file is {len(data):,} bytes, larger than the "
                                    f"{options.max_file_bytes:,}-byte limit")]
-    rules = [r for r in options.rules if (not options.prefilter or passes_prefilter(data, r))
-             and r.code != UNUSED_NOQA_CODE]  # DC017 reads comments only: no parse for it
+    rules = _candidates(data, options)
     # CPython's parser first (~10x cheaper than LibCST's). It decides which files LibCST may
     # parse in this process: LibCST's native parser has crashed the process (segfault at
     # ~1,500 nested brackets) or used many GB on inputs CPython rejects.
@@ -276,19 +172,22 @@ def _cpython_rejects(data: bytes) -> BaseException | None:
 
 
 def _parse_and_select(
-    data: bytes, rules: Sequence[type[Rule]], prefilter: bool, path: str | None = None,
-) -> tuple[BaseException | None, list[type[Rule]]]:
+    data: bytes, rules: Sequence[RuleSpec], prefilter: bool, path: str | None = None,
+) -> tuple[BaseException | None, list[RuleSpec]]:
     """CPython's verdict on the file, and the rules that may report on it: with the
     pre-filter, those whose ``could_match`` holds on a sketch of CPython's tree (LibCST, ~10x
     dearer, then parses only files some rule may report on)."""
     tree, rejected = _cpython_parse(data)
     if tree is None or not prefilter or not rules:
         return rejected, list(rules)
+    classes = loaded(rules)
     try:
+        from dropcheck.analysis.sketch import Sketch
+
         sketch = Sketch(tree, path)
     except Exception:  # the sketch only saves time: without it, every rule runs
-        return rejected, list(rules)
-    return rejected, [rule for rule in rules if _could_match(rule, sketch)]
+        return rejected, list(classes)
+    return rejected, [rule for rule in classes if _could_match(rule, sketch)]
 
 
 def _could_match(rule: type[Rule], sketch: Sketch) -> bool:
@@ -313,65 +212,16 @@ def _cpython_error(path: str, error: BaseException) -> Finding:
 
 
 def _lint_deep(
-    path: str, data: bytes, rules: Sequence[type[Rule]], options: LintOptions
+    path: str, data: bytes, rules: Sequence[RuleSpec], options: LintOptions
 ) -> list[Finding]:
+    from dropcheck.cst_pass import lint_parsed
+
     try:
-        return _with_deep_stack(lambda: _lint_parsed(path, data, rules, options))
+        return _with_deep_stack(lambda: lint_parsed(path, data, loaded(rules), options))
     except RecursionError:
         return [not_analysed(path, "code nested too deeply to analyse")]
     except MemoryError:
         return [not_analysed(path, "out of memory while analysing")]
-
-
-def _lint_parsed(
-    path: str, data: bytes, rules: Sequence[type[Rule]], options: LintOptions
-) -> list[Finding]:
-    try:
-        # The encoding as CPython finds it (lone-CR line ends included), not LibCST's guess.
-        config = cst.PartialParserConfig(encoding=detect_encoding(data))
-        module = cst.parse_module(data, config=config)
-    except cst.ParserSyntaxError as error:
-        return [_syntax_error(path, data, error)]
-    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
-        return [not_analysed(path, _decode_reason(error))]
-    except RecursionError:
-        return [not_analysed(path, "code nested too deeply for the parser")]
-    except Exception as error:
-        return [not_analysed(path, f"parser failed: {type(error).__name__}: {error}")]
-    context = FileContext(path, module)
-    instances = [rule(context, options.rule_settings.get(rule.code)) for rule in rules]
-    reports, crashed = lint_module(path, module, instances, context)
-    findings = [
-        _internal_error(path, code, error, options.verbose) for code, error in crashed.items()
-    ]
-    if reports:
-        positions = _positions(module, reports)
-        # Fixes map LibCST's positions onto the file themselves (fix/source.py); findings
-        # need the file's own columns.
-        fixes = _fixes(module, data, positions, reports, options.verbose)
-        if b"\x0c" in data:
-            positions = _form_feed_corrected(module, data, positions)
-        for report in reports:
-            findings.append(_finding(path, report, positions[report.node], fixes.get(id(report))))
-    return sorted(set(findings), key=lambda f: f.sort_key)
-
-
-def _syntax_error(path: str, data: bytes, error: cst.ParserSyntaxError) -> Finding:
-    # LibCST's native parser often points past the real error; CPython's message and location
-    # are what users know, so prefer them when CPython rejects the file too.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(data)
-    except SyntaxError as cpython:
-        if cpython.lineno:
-            return not_analysed(path, f"syntax error: {cpython.msg}", cpython.lineno,
-                                max(cpython.offset or 1, 1))
-    except (ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
-        pass
-    message = error.message.replace("parser error: ", "")
-    return not_analysed(path, f"syntax error: {message}", max(error.raw_line, 1),
-                        max(error.raw_column + 1, 1))
 
 
 def _compiles(data: bytes) -> bool:
@@ -443,64 +293,6 @@ def _with_deep_stack(function: Callable[[], Any]) -> Any:
     return _deep_stack.run(function)
 
 
-def _decode_reason(error: BaseException) -> str:
-    if isinstance(error, UnicodeDecodeError):
-        return f"cannot decode the file ({error.encoding}: {error.reason} at byte {error.start})"
-    if isinstance(error, LookupError):
-        return f"unknown source encoding ({error})"
-    return f"{type(error).__name__}: {error}"
-
-
-def _fixes(
-    module: cst.Module, data: bytes, positions: Mapping[cst.CSTNode, CodeRange],
-    reports: Sequence[Report], verbose: bool,
-) -> dict[int, Fix]:
-    """Text edits for the reports that carry a fix. A fix that cannot be expressed safely is
-    dropped (the finding stays); it never costs the finding or the file."""
-    fixes: dict[int, Fix] = {}
-    if not any(report.fix is not None for report in reports):
-        return fixes
-    try:
-        builder = FixBuilder(module, data, positions)
-    except FixError:
-        return fixes
-    for report in reports:
-        if report.fix is None:
-            continue
-        try:
-            fixes[id(report)] = builder.build(report.fix)
-        except RecursionError:
-            raise
-        except Exception as error:  # a fix bug must not lose the finding
-            if verbose:
-                sys.stderr.write(f"dropcheck: {report.code} fix not offered: {error}\n")
-    return fixes
-
-
-def _finding(path: str, report: Report, where: CodeRange, fix: Fix | None = None) -> Finding:
-    return Finding(
-        code=report.code,
-        name=report.name,
-        path=path,
-        line=where.start.line,
-        column=where.start.column + 1,
-        end_line=where.end.line,
-        end_column=where.end.column + 1,
-        message=report.message,
-        fix=fix,
-    )
-
-
-def _internal_error(path: str, code: str, error: BaseException, verbose: bool) -> Finding:
-    reason = f"internal error in rule {code}: {type(error).__name__}: {error}"
-    if verbose:
-        sys.stderr.write(f"dropcheck: {path}: internal error in rule {code}:\n")
-        sys.stderr.write("".join(traceback.format_exception(error)))
-    else:
-        reason += " (run with --verbose for the traceback, and please report it)"
-    return not_analysed(path, reason)
-
-
 def read_source(path: str) -> bytes:
     """Read a regular file's bytes; anything else (directory, pipe, device) raises OSError.
 
@@ -557,6 +349,7 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
     Without ``os.fork`` (Windows) it runs in this process."""
     if not hasattr(os, "fork"):
         return function()
+    import pickle
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
@@ -569,7 +362,7 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
             faulthandler.disable()  # an expected crash here is a DC000, not a stack dump
             _limit_memory(ISOLATED_MEMORY)
             # the files it consulted travel with the findings (the cache must know them)
-            payload = pickle.dumps((function(), project.consulted()))
+            payload = pickle.dumps((function(), consulted()))
             with open(write_end, "wb") as pipe:
                 pipe.write(payload)
         except BaseException:
@@ -608,8 +401,11 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
         reason = f"the parser crashed ({name}); the code may be nested too deeply"
     if reason is None:
         try:
-            findings, consulted = pickle.loads(b"".join(chunks))
-            project.record(consulted)
+            findings, files = pickle.loads(b"".join(chunks))
+            if files:
+                from dropcheck.analysis import project
+
+                project.record(files)
             return list(findings)
         except Exception:
             reason = "the analysis process ended without a result"

@@ -7,27 +7,33 @@ trees)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import stat
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from dropcheck.analysis import project
 from dropcheck.cache import Cache, content_hash, open_cache
 from dropcheck.discovery import iter_files
 from dropcheck.engine import (
     ISOLATED_TIMEOUT,
     LintOptions,
+    consulted,
     lint_isolated,
+    lint_light,
     lint_path,
+    preload,
     read_source,
 )
 from dropcheck.findings import Finding
+
+if TYPE_CHECKING:
+    # Imported where a pool starts: with multiprocessing they cost a one-file run ~20 ms.
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -99,14 +105,33 @@ def lint_paths(
             todo.append((path, expected))
         else:
             todo.append((path, None))
+    screened: list[Outcome] = []
+    if len(todo) <= SCREEN_FILES:
+        rest = []
+        for path, expected in todo:
+            outcome = _light(path, options, expected)
+            if outcome is None:
+                rest.append((path, expected))
+            else:
+                screened.append(outcome)
+        todo = rest
     jobs = run.jobs if run.jobs > 0 else available_cores()
     jobs = max(min(jobs, len(todo)), 1)
     stats.workers = jobs if todo else 0
     if run.started is not None:
-        run.started(len(todo), stats.workers)
+        run.started(len(todo) + len(screened), stats.workers)
     # Without fork (Windows) one file or --jobs 1 run in this process, with no time limit.
-    outcomes = (_in_pool(todo, options, jobs, run.file_timeout)
-                if todo and (jobs > 1 or hasattr(os, "fork")) else _serial(todo, options))
+    if len(todo) == 1 and hasattr(os, "fork"):
+        # One file (pre-commit, an editor): one forked child holds the time limit as a pool
+        # would, without the pool's start-up (~50 ms).
+        (path, expected), = todo
+        linted: Iterable[Outcome] = [lint_file(path, options, expected, isolate=True,
+                                               timeout=run.file_timeout)]
+    elif todo and (jobs > 1 or hasattr(os, "fork")):
+        linted = _in_pool(todo, options, jobs, run.file_timeout)
+    else:
+        linted = _serial(todo, options)
+    outcomes = itertools.chain(screened, linted)
     for path, st, digest, result, deps in outcomes:
         if result is None:  # unchanged bytes: the cached findings stand
             assert cache is not None and st is not None and digest is not None
@@ -115,9 +140,9 @@ def lint_paths(
                 stats.cached += 1
                 findings.extend(hit)
                 continue
-            project.consulted()
+            consulted()
             result = lint_path(path, options)
-            deps = project.consulted()
+            deps = consulted()
         stats.linted += 1
         findings.extend(result)
         if cache is not None and st is not None and digest is not None:
@@ -153,6 +178,28 @@ def _cached(cache: Cache, path: str) -> tuple[list[Finding] | None, str | None]:
 
 
 # -- one file ----------------------------------------------------------------------------------
+#: Runs with at most this many files to lint (pre-commit, an editor) lint those that need no
+#: LibCST parse in this process (see _light); larger ones send every file to the pool.
+SCREEN_FILES = 32
+
+
+def _light(path: str, options: LintOptions, expected: str | None) -> Outcome | None:
+    """``lint_file``'s outcome, in this process, for a file that needs no LibCST parse (no
+    rule's tokens in its bytes, see engine.lint_light): for a few such files a pool's start-up
+    and LibCST's import (~0.3 s) cost far more than the files. None: the file needs the
+    engine's whole path, in the pool (its time limit included)."""
+    try:
+        st = os.stat(path)
+        data = read_source(path)
+    except OSError:
+        return None  # the pool reports why, as DC000
+    digest = content_hash(data)
+    if digest == expected:
+        return path, st, digest, None, {}
+    findings = lint_light(path, data, options)
+    return None if findings is None else (path, st, digest, findings, {})
+
+
 def lint_file(path: str, options: LintOptions, expected: str | None,
               isolate: bool = False, timeout: float = ISOLATED_TIMEOUT) -> Outcome:
     """Lint one file; ``isolate``: in a child process (the engine itself isolates the parses
@@ -165,11 +212,11 @@ def lint_file(path: str, options: LintOptions, expected: str | None,
     digest = content_hash(data)
     if digest == expected:
         return path, st, digest, None, {}
-    project.consulted()  # forget what an earlier lint in this process read
+    consulted()  # forget what an earlier lint in this process read
     result = lint_isolated(path, options, timeout) if isolate else lint_path(path, options)
     # the other files the findings depend on (a model class imported from models.py): the
     # cache entry holds their hashes, so that an edit there shows here on the next run
-    return path, st, digest, result, project.consulted()
+    return path, st, digest, result, consulted()
 
 
 def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:
@@ -213,12 +260,15 @@ def _lint_chunk(chunk: Sequence[tuple[str, str | None]]) -> list[Outcome]:
 
 
 def _pool(options: LintOptions, jobs: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor
+
     context = None
     if sys.platform.startswith("linux"):
         import multiprocessing
 
-        # fork: the workers start with dropcheck and LibCST already imported.
+        # fork: the workers start with dropcheck and LibCST already imported (once, here).
         context = multiprocessing.get_context("fork")
+        preload(options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
         return ProcessPoolExecutor(max_workers=jobs, mp_context=context,
@@ -236,6 +286,9 @@ def _in_pool(
     child processes, where the culprit becomes a DC000, and the run goes on with a fresh
     pool.
     """
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     # One worker: one file per chunk, so that "no progress" means one file over the limit.
     chunks = _chunks(todo, jobs) if jobs > 1 else [[item] for item in todo]
     chunks.reverse()  # pop() from the end: the largest files first

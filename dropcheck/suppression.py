@@ -20,7 +20,6 @@ import io
 import os
 import re
 import stat
-import tempfile
 import tokenize
 import warnings
 from collections.abc import Iterable, Sequence
@@ -203,7 +202,7 @@ def apply_suppressions(
 
 def _unused(path: str, data: bytes, directives: Directives,
             active: frozenset[str] | set[str]) -> list[Finding]:
-    from dropcheck.rules import rule_by_code  # the registry imports rules; import it late
+    from dropcheck.rules import rule_info  # the registry imports this module; import it late
 
     found: list[Finding] = []
     lines: list[str] | None = None
@@ -219,7 +218,7 @@ def _unused(path: str, data: bytes, directives: Directives,
                 continue  # another tool's code
             if code == NOT_ANALYSED_CODE:
                 problems.append(f"{code} (DC000 cannot be suppressed)")
-            elif rule_by_code(code) is None:
+            elif rule_info(code) is None:
                 problems.append(f"{code} (no such dropcheck rule)")
             elif code in active and code not in directive.used and code != UNUSED_NOQA_CODE:
                 problems.append(f"{code} (no {code} finding here)")
@@ -404,6 +403,8 @@ def _add_to_file(path: str, findings: Sequence[Finding]) -> int:
 def _write_atomic(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     mode = stat.S_IMODE(os.stat(path).st_mode)
+    import tempfile  # only --add-noqa writes; every lint imports this module
+
     handle, temp = tempfile.mkstemp(prefix=".dropcheck-", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:

@@ -57,6 +57,23 @@ def test_examples_same_findings_with_and_without_prefilter(
     assert lint_source("<example>.py", data, WITH) == lint_source("<example>.py", data, WITHOUT)
 
 
+#: The mode rules skip test files in ``could_match`` (they report on non-test code only).
+MODE_RULES = ("DC001", "DC007", "DC008", "DC013")
+IN_TESTS = [(rule.code, i, source) for rule in all_rules() if rule.code in MODE_RULES
+            for i, source in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("name", ["tests/test_train.py", "pkg/tests/helpers.py", "conftest.py",
+                                  "train_test.py"])
+@pytest.mark.parametrize(("code", "index", "source"), IN_TESTS,
+                         ids=[f"{c}-{i}" for c, i, _ in IN_TESTS])
+def test_mode_rule_examples_in_test_files(code: str, index: int, source: str, name: str) -> None:
+    data = source.encode("utf-8")
+    found = lint_source(name, data, WITHOUT)
+    assert lint_source(name, data, WITH) == found
+    assert not [f for f in found if f.code in MODE_RULES]
+
+
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
 def test_every_invalid_example_passes_its_rules_own_filter(rule: type[Rule]) -> None:
     for source in rule.INVALID:

@@ -310,19 +310,25 @@ def expression_key(expr: cst.BaseExpression) -> str | None:
 
 
 # -- helpers for the rules' messages -----------------------------------------------------------
+def names_evaluation_data(expr: cst.BaseExpression) -> bool:
+    """``val_loader``, ``self.test_set``, ``loaders["valid"]``: evaluation data by name."""
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+        index = expr.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            text = index.value.evaluated_value
+            return isinstance(text, str) and bool(api.EVALUATION_SPLIT.search(text))
+        return False
+    name = dotted_name(expr)
+    return name is not None and bool(api.EVALUATION_DATA.search(name.rsplit(".", 1)[-1]))
+
+
 def _evaluation_loader(loop: cst.For) -> bool:
-    """``for x, y in test_loader`` / ``in val_data`` / ``in loaders['valid']``."""
+    """``for x, y in test_loader`` / ``in enumerate(val_data)`` / ``in loaders['valid']``."""
     iterable = loop.iter
     if isinstance(iterable, cst.Call) and dotted_name(iterable.func) in (
             "enumerate", "tqdm", "tqdm.tqdm", "iter") and iterable.args:
         iterable = iterable.args[0].value
-    if isinstance(iterable, cst.Subscript) and len(iterable.slice) == 1:
-        index = iterable.slice[0].slice
-        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-            text = index.value.evaluated_value
-            return isinstance(text, str) and bool(api.EVALUATION_SPLIT.search(text))
-    name = dotted_name(iterable)
-    return name is not None and bool(api.EVALUATION_DATA.search(name.rsplit(".", 1)[-1]))
+    return names_evaluation_data(iterable)
 
 
 def evaluation_forward(forward: Forward, result: FlowResult) -> bool:

@@ -43,6 +43,7 @@ from dropcheck.analysis.mode_domain import (
     expression_key,
     join,
     must_train,
+    names_evaluation_data,
 )
 from dropcheck.analysis.scopes import (
     Scope,
@@ -1171,7 +1172,10 @@ class Walker:
                            mapping: dict[str, frozenset[ModelObject]], state: State,
                            via: str | None) -> None:
         """A helper of another file that runs a model it is given under no_grad, in the mode
-        it was given: a forward at the call, here (where a missing ``eval()`` is fixed)."""
+        it was given, on evaluation data the call passes (``accuracy(model, val_loader)``): a
+        forward at the call, here (where a missing ``eval()`` is fixed)."""
+        if not any(names_evaluation_data(arg.value) for arg in call_args):
+            return
         for key in sorted(summary.inference_keys):
             objs = mapping.get(key, frozenset())
             model = next((arg.value for arg, arg_objs in zip(call_args, args, strict=False)

@@ -617,8 +617,12 @@ class Sketch:
         loaded |= {i for i, targets in enumerate(self._calls_between)
                    if any(t in returns_loaded for t in targets)}
         never = self._module_inits
-        # a helper of another file may run the model under no_grad (reported at its call)
-        loaded |= self.project_helper_units
+        # a helper of another file may run the model under no_grad on the evaluation data
+        # the call passes (reported at its call)
+        loaded |= {unit for qualified, call, unit in self._resolved_calls
+                   if any(self._project_name(name) for name in qualified)
+                   and any(_mentions_evaluation_data(arg) for arg in (
+                       *call.args, *(k.value for k in call.keywords)))}
         # a loop over an evaluation loader (an evaluation phase even without no_grad)
         loaded |= self._evaluation_loops
         return {i for i in grad | loaded

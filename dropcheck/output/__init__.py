@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 
 from dropcheck.findings import Finding
 from dropcheck.output.github import format_github
 from dropcheck.output.json import format_json, format_json_statistics
-from dropcheck.output.junit import format_junit
-from dropcheck.output.sarif import format_sarif
 from dropcheck.output.text import format_concise, format_statistics, format_text
 
 Formatter = Callable[[Sequence[Finding]], str]
+
+
+def _on_use(module: str, function: str) -> Formatter:
+    """A formatter imported when first called: SARIF's rules[] table reads every rule's
+    docstring (every rule module, LibCST with them: ~0.3 s), JUnit's XML library ~10 ms; a
+    one-file run with another format should not pay for them."""
+
+    def formatter(findings: Sequence[Finding]) -> str:
+        found: Formatter = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+        return found(findings)
+
+    formatter.__name__ = formatter.__qualname__ = function
+    return formatter
+
 
 FORMATS: dict[str, Formatter] = {
     "text": format_text,
     "concise": format_concise,
     "json": format_json,
-    "sarif": format_sarif,
+    "sarif": _on_use("sarif", "format_sarif"),
     "github": format_github,
-    "junit": format_junit,
+    "junit": _on_use("junit", "format_junit"),
 }
 
 

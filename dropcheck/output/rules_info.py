@@ -8,10 +8,13 @@ Each code's page is ``docs/rules/CODE.md`` (generated from the rule docstrings b
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from dropcheck.findings import NOT_ANALYSED_CODE, NOT_ANALYSED_NAME
-from dropcheck.rules import rule_by_code
-from dropcheck.rules.base import Rule
+from dropcheck.rules import rule_by_code, rule_info
+
+if TYPE_CHECKING:
+    from dropcheck.rules.base import Rule
 
 #: The fallback when the package metadata cannot be read (a source tree not installed); the
 #: same address as ``[project.urls]`` (tests/test_docs.py checks that they agree).
@@ -61,7 +64,7 @@ def rule_for(code: str) -> type[Rule] | None:
 @cache
 def rule_url(code: str) -> str | None:
     """The code's page under the docs base URL; None for a code dropcheck does not know."""
-    if code != NOT_ANALYSED_CODE and rule_for(code) is None:
+    if code != NOT_ANALYSED_CODE and rule_info(code) is None:
         from dropcheck.runtime_codes import runtime_code
 
         if runtime_code(code) is None:

@@ -11,6 +11,7 @@ import libcst as cst
 
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.sketch import Sketch
+from dropcheck.analysis.test_code import is_test_file
 from dropcheck.fix.changes import NodeFix
 
 
@@ -86,3 +87,10 @@ class Rule(cst.BatchableCSTVisitor):
                 text = " ".join(s.strip() for s in rest if s.strip() and not s.startswith("#"))
                 return text.split(". ")[0].rstrip(".") + "."
         return cls.message
+
+
+def in_test_file(sketch: Sketch) -> bool:
+    """For ``could_match``: whether the file is a test file, where every flow unit is test code
+    (analysis/test_code.py) and the mode rules, which report only on
+    ``modes.results_outside_tests``, cannot report."""
+    return sketch.path is not None and is_test_file(sketch.path)

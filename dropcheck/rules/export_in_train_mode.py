@@ -5,7 +5,7 @@ import libcst as cst
 from dropcheck.analysis.mode_api import EXPORTS
 from dropcheck.analysis.mode_domain import Export, code_of, describe_source, must_train
 from dropcheck.analysis.sketch import Sketch
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 class ExportInTrainMode(Rule):
@@ -55,8 +55,8 @@ class ExportInTrainMode(Rule):
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        # an export that a training-mode model may reach
-        return sketch.reaches(sketch.units_calling(EXPORTS))
+        # an export that a training-mode model may reach, outside test files
+        return not in_test_file(sketch) and sketch.reaches(sketch.units_calling(EXPORTS))
 
     VALID = [
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nmodel.eval()\ntraced = torch.jit.trace(model, torch.randn(1, 4))\n",

@@ -7,7 +7,7 @@ import libcst as cst
 from dropcheck.analysis.mode_domain import Forward, TrainCall, code_of
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import dropout_only_train
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class McDropoutViaTrain(Rule):
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        # every report is about an explicit `.train()` call
-        return sketch.calls_method("train")
+        # every report is about an explicit `.train()` call, outside test files
+        return not in_test_file(sketch) and sketch.calls_method("train")
 
     VALID = [
         # ordinary training

@@ -17,7 +17,7 @@ from dropcheck.analysis.mode_domain import (
 )
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import eval_before_inference
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,16 @@ class MissingEval(Rule):
     # evaluation data (test_loader, val_data, valid_dataset, loaders["valid"]).
     requires = (
         (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
-         b"weights", b"pretrained", b"data", b"Data", b"_set", b"set_", b"_ds", b"_dl",
+         b"weights", b"pretrained", b"data", b"Data", b"set", b"Set", b"_ds", b"_dl",
          b"_iter", b"batches", b"samples", b'"val', b"'val", b'"test', b"'test", b'"dev',
          b"'dev", b'"eval', b"'eval"),
     )
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
-        # a model in training mode that may reach a forward under no_grad or after loading
-        return sketch.reaches(sketch.inference_sites)
+        # a model in training mode that may reach a forward under no_grad or after loading;
+        # reports come from results_outside_tests only: none in a test file
+        return not in_test_file(sketch) and sketch.reaches(sketch.inference_sites)
 
     VALID = [
         # a mode-independent module (no dropout, no BatchNorm) passed to a no-grad helper, or

@@ -7,7 +7,7 @@ import libcst as cst
 from dropcheck.analysis.mode_domain import FlowResult, Mode, ModelObject, Step, code_of
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
-from dropcheck.rules.base import Rule
+from dropcheck.rules.base import Rule, in_test_file
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,19 @@ class TrainModeNotRestored(Rule):
     name = "train-mode-not-restored"
     message = "model.eval() in a training loop without model.train() before the next step"
     # an eval (`.eval()`, `.train(False)`, or a helper containing one) and a training step
-    requires = ((b"eval", b"train"), (b"backward", b"step"))
+    # (an import: the eval may be in a helper of another project file)
+    requires = ((b"eval", b"train", b"import"), (b"backward", b"step"))
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
         # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
-        # step (`.backward()`, `.step()`)
-        # (either may be in a helper of another project file)
-        return ((sketch.calls_method("eval", "train", "from_pretrained")
-                 or bool(sketch.project_helper_units))
-                and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
-                     or bool(sketch.project_helper_units)))
+        # step (`.backward()`, `.step()`) — either may be in a helper of another project
+        # file — outside test files
+        helpers = bool(sketch.project_helper_units)
+        return not in_test_file(sketch) and (
+            (sketch.calls_method("eval", "train", "from_pretrained") or helpers)
+            and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
+                 or helpers))
 
     VALID = [
         # train() at the top of the loop body
