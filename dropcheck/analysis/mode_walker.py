@@ -148,8 +148,10 @@ class Walker:
     def run(self) -> FlowResult:
         state = State()
         if isinstance(self.unit, cst.FunctionDef):
+            plain = _plain_value_parameters(self.unit)
             for name in parameter_names(self.unit):
-                self._parameter(state, name)
+                if name not in plain:
+                    self._parameter(state, name)
             inference = self._decorator_inference(self.unit)
             self.ctx.inference.append(inference)
             body = block_statements(self.unit.body)
@@ -1340,3 +1342,24 @@ def _config_constructor(qualified: str, call: cst.Call) -> bool:
     return "config" in text or text in ("cfg", "conf")
 
 
+#: Annotations of parameters that hold no model.
+_PLAIN_ANNOTATIONS = frozenset({"int", "float", "str", "bool", "bytes", "complex"})
+
+
+def _plain_value_parameters(function: cst.FunctionDef) -> frozenset[str]:
+    """Parameters that certainly hold no model: annotated ``int``/``float``/``str``/``bool``,
+    or defaulting to a number, string or boolean (``num_classes: int = 10``, ``p=0.5``), so
+    that ``Net(num_classes=num_classes)`` builds a model rather than wrapping one."""
+    params = function.params
+    found: set[str] = set()
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        annotation = param.annotation.annotation if param.annotation is not None else None
+        default = param.default
+        if (isinstance(annotation, cst.Name) and annotation.value in _PLAIN_ANNOTATIONS) or (
+                isinstance(default, (cst.Integer, cst.Float, cst.SimpleString,
+                                     cst.ConcatenatedString))
+                or (isinstance(default, cst.Name) and default.value in ("True", "False"))
+                or (isinstance(default, cst.UnaryOperation)
+                    and isinstance(default.expression, (cst.Integer, cst.Float)))):
+            found.add(param.name.value)
+    return frozenset(found)

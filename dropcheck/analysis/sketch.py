@@ -13,6 +13,7 @@ that the findings never change.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 
@@ -580,6 +581,17 @@ class Sketch:
         return {unit for qualified, _, unit in self._resolved_calls
                 if any(self._project_name(name) for name in qualified)}
 
+    def _project_file_loads(self, qualified: str) -> bool:
+        """Whether an imported name is defined in a project file whose bytes mention loading
+        a model (``load``, ``pretrained``, ``weights``)."""
+        if self.path is None or qualified.startswith("torch."):
+            return False
+        module = qualified.rpartition(".")[0]
+        if not module.strip("."):
+            module = qualified[: len(qualified) - len(qualified.lstrip("."))]
+        path = module_file(self.path, module) if module else None
+        return path is not None and _mentions_loading(str(path))
+
     def _project_name(self, qualified: str) -> bool:
         """Whether an imported name may be a class or function of another file of the
         project (its module is a project file): the mode analysis reads it there."""
@@ -604,6 +616,10 @@ class Sketch:
             if index not in loaded and any(
                     k.arg in ("weights", "pretrained") for c in unit.calls for k in c.keywords):
                 loaded.add(index)
+        # a helper of another project file that may return a model it loaded (its file
+        # mentions loading: read as bytes, not parsed)
+        loaded |= {unit for qualified, _, unit in self._resolved_calls
+                   if any(self._project_file_loads(name) for name in qualified)}
         # a helper that returns a model it (or its own helper) loaded
         returns_loaded = {i for i in loaded if self.units[i].returns}
         changed = True
@@ -655,6 +671,16 @@ class Sketch:
             return False  # not imported (a star import at most), or imported twice
         resolved = self.resolve(base)
         return len(resolved) == 1 and is_module_base(next(iter(resolved)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _mentions_loading(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return True
+    return any(token in data for token in (b"load", b"pretrained", b"weights"))
 
 
 def _mentions_evaluation_data(iterable: ast.expr) -> bool:
