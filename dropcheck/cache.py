@@ -80,6 +80,8 @@ def settings_key(options: Any) -> str:
     """A stable hash of the effective options (a ``LintOptions``), whatever fields it has."""
     material: dict[str, Any] = {"code": code_fingerprint()}
     for field in dataclasses.fields(options):
+        if field.name == "verbose":
+            continue  # tracebacks on stderr: the findings are the same
         value = getattr(options, field.name)
         if field.name == "rules":
             value = sorted(rule.code for rule in value)

@@ -177,3 +177,11 @@ def test_explain_model_says_what_is_known_at_a_line() -> None:
     bad = subprocess.run([sys.executable, "-m", "dropcheck", "--explain-model", "train.py"],
                          cwd=project, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "PATH:LINE" in bad.stderr
+
+
+def test_verbose_runs_share_the_cache(tmp_path: Path) -> None:
+    project = _copy_classifier(tmp_path)
+    cache = str(tmp_path / "cache")
+    _dropcheck("--cache-dir", cache, ".", cwd=project)
+    verbose = _dropcheck("--cache-dir", cache, "--verbose", ".", cwd=project)
+    assert " 0 linted" in verbose.stderr, verbose.stderr

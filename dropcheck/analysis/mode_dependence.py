@@ -418,7 +418,8 @@ class ModeDependence:
             return Imported(False, INDEPENDENT, where, "table")
         if not code.startswith("M"):
             return None
-        dependence = Dependence("d" in code, "b" in code, "u" in code)
+        dependence = Dependence("d" in code, "b" in code, "u" in code).shown(
+            f"{entry.qualified.rsplit('.', 1)[-1]} ({entry.package} {entry.version})")
         return Imported(True, dependence, where, "table")
 
     def is_module(self, info: ClassInfo) -> bool:
