@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _MAX_LEVELS = 8
+_MAX_STARS = 8  # star imports of a package __init__ searched for a re-exported name
 _MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
 _MAX_BYTES = 2_000_000
 SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
@@ -278,11 +279,13 @@ def _library_module_file(importer: str, module: str) -> Path | None:
 
 
 def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | None],
-            functions: bool = False) -> tuple[ProjectFile, str] | None:
+            functions: bool = False, hops: int = _MAX_HOPS) -> tuple[ProjectFile, str] | None:
     """The parsed file that defines the class (or top-level function) an imported name stands
-    for, and its name there."""
+    for, and its name there; ``hops``: how many re-exports may still be followed."""
+    if hops <= 0:
+        return None
     current, name = importer, qualified
-    for _ in range(_MAX_HOPS):
+    while True:
         rest = name.lstrip(".")
         dots = name[: len(name) - len(rest)]
         inner, _, attr = rest.rpartition(".")
@@ -300,6 +303,16 @@ def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | N
         # a re-export: `from .defaults import DefaultPredictor` in a package's __init__
         forwarded = parsed.imports.aliases.get(attr)
         if forwarded is None:
+            # or through a star import there (`from .conv import *` in torch_geometric.nn)
+            for star in parsed.imports.star_modules[:_MAX_STARS]:
+                if star.lstrip(".").split(".", 1)[0] in ("torch", "typing"):
+                    continue
+                sep = "" if star.endswith(".") else "."
+                found = _lookup(str(path), f"{star}{sep}{attr}", locate, functions, hops - 1)
+                if found is not None:
+                    return found
             return None
         current, name = str(path), forwarded
-    return None
+        hops -= 1
+        if hops <= 0:
+            return None
