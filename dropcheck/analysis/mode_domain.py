@@ -228,7 +228,9 @@ class Summary:
     inference_keys: frozenset[str] = frozenset()
 
 
-#: How deep helpers of other files may call helpers of further files.
+#: How many summaries of other files' helpers are being computed (modes.py: one file deep).
+FOREIGN_DEPTH = [0]
+
 _UNKNOWN_SUMMARY = Summary({}, frozenset(), (), False, frozenset(), False, ())
 #: Literal arguments of one call, by parameter name (sorted): a summary's specialisation.
 Constants = tuple[tuple[str, object], ...]

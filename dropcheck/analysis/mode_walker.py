@@ -22,6 +22,7 @@ from dropcheck.analysis.mode_dependence import (
 )
 from dropcheck.analysis.mode_domain import (
     _UNKNOWN_SUMMARY,
+    FOREIGN_DEPTH,
     CallSite,
     Constants,
     Export,
@@ -1054,8 +1055,15 @@ class Walker:
         """Apply what ``function`` does (a helper of this file, or of the file ``definer``
         analyses, described by ``via``) to the models the call passes."""
         definer = definer or self.owner
-        summary = definer.summary(function, self._literal_arguments(
-            function, is_method, call_args, definer))
+        constants = self._literal_arguments(function, is_method, call_args, definer)
+        if definer is self.owner:
+            summary = definer.summary(function, constants)
+        else:
+            FOREIGN_DEPTH[0] += 1  # inside it, helpers of further files stay unknown
+            try:
+                summary = definer.summary(function, constants)
+            finally:
+                FOREIGN_DEPTH[0] -= 1
         if summary is _UNKNOWN_SUMMARY:
             self._touch_unknown(args, call, state)
             if receiver:

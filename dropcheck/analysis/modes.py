@@ -37,6 +37,7 @@ from dropcheck.analysis.mode_dependence import (
 )
 from dropcheck.analysis.mode_domain import (
     _UNKNOWN_SUMMARY,
+    FOREIGN_DEPTH,
     CallSite,
     Constants,
     Fact,
@@ -65,8 +66,10 @@ from dropcheck.analysis.walk import visit_readonly
 
 _MAX_SUMMARY_DEPTH = 8
 
-_MAX_FOREIGN_DEPTH = 3
-_FOREIGN_DEPTH = [0]
+#: Helpers of other files are applied one file deep: what such a helper's own helpers in
+#: further files do is unknown (the pre-filter reads a helper's file, not the files beyond).
+_MAX_FOREIGN_DEPTH = 1
+
 
 # -- the file-level analysis -------------------------------------------------------------------
 class ModelModes:
@@ -353,7 +356,7 @@ class ModelModes:
                           ) -> tuple[ModelModes, cst.FunctionDef, str] | None:
         """A top-level function of another project file that an imported name stands for
         (``from utils import evaluate``), with the analysis of that file and where it is."""
-        if self.path is None or _FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
+        if self.path is None or FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
                 qualified.startswith("torch.")):
             return None
         found = lookup_function(self.path, qualified)
@@ -363,11 +366,7 @@ class ModelModes:
         name = function.name.value
         line = parsed.line_of(rb"def[ \t]+" + re.escape(name.encode()) + rb"\b")
         where = f"`{name}()` ({parsed.path.name}{f':{line}' if line else ''})"
-        _FOREIGN_DEPTH[0] += 1
-        try:
-            return parsed.context.modes, function, where
-        finally:
-            _FOREIGN_DEPTH[0] -= 1
+        return parsed.context.modes, function, where
 
     def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
                          ) -> tuple[cst.FunctionDef, bool] | None:

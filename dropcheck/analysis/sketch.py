@@ -584,13 +584,24 @@ class Sketch:
     def _project_file_loads(self, qualified: str) -> bool:
         """Whether an imported name is defined in a project file whose bytes mention loading
         a model (``load``, ``pretrained``, ``weights``)."""
+        return self._project_file_mentions(qualified, _LOADING)
+
+    def _project_file_mentions(self, qualified: str, tokens: tuple[bytes, ...]) -> bool:
+        """Whether an imported name is defined in a project file whose bytes contain one of
+        ``tokens`` (the mode analysis applies what a helper of another file does, not what
+        that helper's own helpers in further files do: its file's bytes tell)."""
         if self.path is None or qualified.startswith("torch."):
             return False
         module = qualified.rpartition(".")[0]
         if not module.strip("."):
             module = qualified[: len(qualified) - len(qualified.lstrip("."))]
         path = module_file(self.path, module) if module else None
-        return path is not None and _mentions_loading(str(path))
+        return path is not None and _file_mentions(str(path), tokens)
+
+    def project_helpers_mentioning(self, *tokens: bytes) -> set[int]:
+        """Units that call a name of another project file whose bytes contain a token."""
+        return {unit for qualified, _, unit in self._resolved_calls
+                if any(self._project_file_mentions(name, tokens) for name in qualified)}
 
     def _project_name(self, qualified: str) -> bool:
         """Whether an imported name may be a class or function of another file of the
@@ -673,14 +684,17 @@ class Sketch:
         return len(resolved) == 1 and is_module_base(next(iter(resolved)))
 
 
-@functools.lru_cache(maxsize=1024)
-def _mentions_loading(path: str) -> bool:
+_LOADING = (b"load", b"pretrained", b"weights")
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_mentions(path: str, tokens: tuple[bytes, ...]) -> bool:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return True
-    return any(token in data for token in (b"load", b"pretrained", b"weights"))
+    return any(token in data for token in tokens)
 
 
 def _mentions_evaluation_data(iterable: ast.expr) -> bool:

@@ -80,12 +80,12 @@ class TrainModeNotRestored(Rule):
     def could_match(cls, sketch: Sketch) -> bool:
         # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
         # step (`.backward()`, `.step()`) — either may be in a helper of another project
-        # file — outside test files
-        helpers = bool(sketch.project_helper_units)
+        # file whose bytes say so — outside test files
         return not in_test_file(sketch) and (
-            (sketch.calls_method("eval", "train", "from_pretrained") or helpers)
+            (sketch.calls_method("eval", "train", "from_pretrained")
+             or bool(sketch.project_helpers_mentioning(b"eval", b"train", b"from_pretrained")))
             and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
-                 or helpers))
+                 or bool(sketch.project_helpers_mentioning(b"step", b"backward"))))
 
     VALID = [
         # train() at the top of the loop body
