@@ -9,6 +9,13 @@ from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
 from dropcheck.rules.base import Rule, in_test_file
 
+#: What a helper file's bytes hold when the helper may set eval mode (``.eval()``,
+#: ``.train(False)``, ``from_pretrained``) or train (``.step()``, ``.backward()``, a
+#: ``loss_scaler(loss, optimizer)``-style call, ``trainer.fit()``/``trainer.train()``).
+_EVAL_TOKENS = (b"eval(", b"eval (", b"train(", b"train (", b"from_pretrained")
+_STEP_TOKENS = (b"step(", b"step (", b"backward(", b"backward (", b"opt", b"Opt", b"OPT",
+                b"fit(", b"fit (", b"train(", b"train (")
+
 
 @dataclass(frozen=True)
 class NotRestoredSite:
@@ -83,9 +90,9 @@ class TrainModeNotRestored(Rule):
         # file whose bytes say so — outside test files
         return not in_test_file(sketch) and (
             (sketch.calls_method("eval", "train", "from_pretrained")
-             or bool(sketch.project_helpers_mentioning(b"eval", b"train", b"from_pretrained")))
+             or bool(sketch.project_helpers_mentioning(*_EVAL_TOKENS)))
             and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
-                 or bool(sketch.project_helpers_mentioning(b"step", b"backward"))))
+                 or bool(sketch.project_helpers_mentioning(*_STEP_TOKENS))))
 
     VALID = [
         # train() at the top of the loop body
