@@ -23,7 +23,7 @@ from dropcheck.encoding import detect_encoding
 from dropcheck.engine import LintOptions, lint_bytes
 from dropcheck.findings import NOT_ANALYSED_CODE, Edit, Finding
 from dropcheck.fix.apply import apply, check_changed_lines, check_parses, spans
-from dropcheck.fix.run import fix_source
+from dropcheck.fix.run import compiles, fix_source
 from dropcheck.fix.source import FixError, LineIndex, decode
 from dropcheck.output.escape import printable
 from dropcheck.output.rules_info import rule_url, use_docs_url
@@ -181,18 +181,10 @@ def fix_edits(text: str, finding: Finding) -> tuple[Edit, ...] | None:
         own = spans(LineIndex(text), finding.fix.edits)
         before, after = to_bytes(text), to_bytes(apply(text, own))
         check_changed_lines(before, after, own)
-        check_parses(after, _compiles(before))
+        check_parses(after, compiles(before))
     except FixError:
         return None
     return finding.fix.edits
-
-
-def _compiles(data: bytes) -> bool:
-    try:
-        check_parses(data, True)
-    except FixError:
-        return False
-    return True
 
 
 def fix_all(path: str, text: str, options: LintOptions) -> Edit | None:

@@ -136,7 +136,7 @@ class ConstantEvaluator:
                 for target in targets:
                     if (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
                             and target.value.value == name):
-                        key = _string_index(target)
+                        key = string_key(target)
                         if key is None:
                             return None
                         found.add(key)
@@ -263,8 +263,8 @@ def _assigned_on_instance(cls: cst.ClassDef, attr: str) -> bool:
     return hit
 
 
-def _string_index(node: cst.Subscript) -> str | None:
-    """The key of ``x["key"]``."""
+def string_key(node: cst.Subscript) -> str | None:
+    """The key of ``x["key"]`` (None: not a single string key)."""
     if len(node.slice) != 1:
         return None
     index = node.slice[0].slice

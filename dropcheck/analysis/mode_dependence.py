@@ -29,7 +29,7 @@ import libcst as cst
 from dropcheck.analysis import library
 from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
-from dropcheck.analysis.constants import ConstantEvaluator, Number
+from dropcheck.analysis.constants import ConstantEvaluator, Number, string_key
 from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.project import (
     SKIP_PARTS,
@@ -170,16 +170,6 @@ def analysis_of(parsed: ProjectFile, in_library: bool) -> ModeDependence:
             parsed.classes, parsed.imports, parsed.constants, parsed.module, str(parsed.path),
             in_library=in_library)
     return other
-
-
-def _string_key(node: cst.Subscript) -> str | None:
-    if len(node.slice) != 1:
-        return None
-    index = node.slice[0].slice
-    if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-        value = index.value.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
 
 
 def _super_init_call(init: cst.FunctionDef) -> cst.Call | None:
@@ -559,7 +549,7 @@ class ModeDependence:
         if (env is not None and isinstance(expr, cst.Subscript)
                 and isinstance(expr.value, cst.Name) and self._is_parameter(
                     expr.value.value, env, scopes)):
-            key = _string_key(expr)
+            key = string_key(expr)
             return env.get(f"{expr.value.value}[{key!r}]") if key is not None else None
         if env is not None and isinstance(expr, cst.Name) and self._is_parameter(
                 expr.value, env, scopes):

@@ -13,6 +13,7 @@ from typing import TypeVar
 import libcst as cst
 
 from dropcheck.analysis import mode_api as api
+from dropcheck.analysis.constants import string_key
 from dropcheck.analysis.imports import dotted_name
 from dropcheck.analysis.mode_dependence import (
     UNKNOWN_DEPENDENCE,
@@ -314,12 +315,9 @@ def expression_key(expr: cst.BaseExpression) -> str | None:
 # -- helpers for the rules' messages -----------------------------------------------------------
 def names_evaluation_data(expr: cst.BaseExpression) -> bool:
     """``val_loader``, ``self.test_set``, ``loaders["valid"]``: evaluation data by name."""
-    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
-        index = expr.slice[0].slice
-        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-            text = index.value.evaluated_value
-            return isinstance(text, str) and bool(api.EVALUATION_SPLIT.search(text))
-        return False
+    if isinstance(expr, cst.Subscript):
+        key = string_key(expr)
+        return key is not None and bool(api.EVALUATION_SPLIT.search(key))
     name = dotted_name(expr)
     return name is not None and bool(api.EVALUATION_DATA.search(name.rsplit(".", 1)[-1]))
 

@@ -16,6 +16,7 @@ import ast
 import functools
 from collections.abc import Iterable, Iterator
 from functools import cached_property
+from pathlib import Path
 
 from dropcheck.analysis import library, mode_api
 from dropcheck.analysis.classes import is_module_base
@@ -590,12 +591,7 @@ class Sketch:
         """Whether an imported name is defined in a project file whose bytes contain one of
         ``tokens`` (the mode analysis applies what a helper of another file does, not what
         that helper's own helpers in further files do: its file's bytes tell)."""
-        if self.path is None or qualified.startswith("torch."):
-            return False
-        module = qualified.rpartition(".")[0]
-        if not module.strip("."):
-            module = qualified[: len(qualified) - len(qualified.lstrip("."))]
-        path = module_file(self.path, module) if module else None
+        path = self._project_file(qualified)
         return path is not None and _file_mentions(str(path), tokens)
 
     def project_helpers_mentioning(self, *tokens: bytes) -> set[int]:
@@ -606,12 +602,16 @@ class Sketch:
     def _project_name(self, qualified: str) -> bool:
         """Whether an imported name may be a class or function of another file of the
         project (its module is a project file): the mode analysis reads it there."""
+        return self._project_file(qualified) is not None
+
+    def _project_file(self, qualified: str) -> Path | None:
+        """The project file whose module an imported name comes from, if any."""
         if self.path is None or qualified.startswith("torch."):
-            return False
+            return None
         module = qualified.rpartition(".")[0]
         if not module.strip("."):
             module = qualified[: len(qualified) - len(qualified.lstrip("."))]
-        return bool(module) and module_file(self.path, module) is not None
+        return module_file(self.path, module) if module else None
 
     @cached_property
     def inference_sites(self) -> set[int]:

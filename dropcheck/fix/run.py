@@ -122,7 +122,7 @@ def fix_source(path: str, data: bytes, options: LintOptions, *, unsafe: bool) ->
     except FixError as error:
         result.skipped = [(f, str(error)) for f in fixable]
         return result
-    step = _Pass(path, decoded, options, _compiles(data))
+    step = _Pass(path, decoded, options, compiles(data))
     text, current = decoded.text, data
     refused: set[tuple[str, ...]] = set()
     for _ in range(MAX_PASSES):
@@ -166,7 +166,8 @@ def fix_source(path: str, data: bytes, options: LintOptions, *, unsafe: bool) ->
     return result
 
 
-def _compiles(data: bytes) -> bool:
+def compiles(data: bytes) -> bool:
+    """Whether the bytes parse (a fix must not break a file that did)."""
     try:
         check_parses(data, True)
     except FixError:
