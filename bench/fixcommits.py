@@ -161,7 +161,11 @@ def check(pin: Pin, mirror: Path, work: Path, checkout: Path) -> Result:
         if not file.exists():
             result.error = f"{pin.path} missing at {commit[:12]}"
             return result
-        ranges = spans(file.read_text(encoding="utf-8", errors="replace"), pin.function)
+        try:
+            ranges = spans(file.read_text(encoding="utf-8", errors="replace"), pin.function)
+        except SyntaxError as error:
+            result.error = f"{pin.path} at {commit[:12]} does not parse: {error.msg}"
+            return result
         if not ranges:
             result.error = f"no def {pin.function} in {pin.path} at {commit[:12]}"
             return result
