@@ -27,7 +27,7 @@ from typing import Any
 import libcst as cst
 
 from dropcheck.analysis.context import FileContext
-from dropcheck.analysis.sketch import Sketch
+from dropcheck.analysis.sketch import sketch_for
 from dropcheck.cst_pass import _positions, lint_module
 from dropcheck.engine import passes_prefilter
 from dropcheck.rules import select_rules
@@ -75,7 +75,7 @@ def run(files: Sequence[str], rules: Sequence[type[Rule]]) -> tuple[dict[str, fl
         size = len(data)
         clock.lap("read")
         candidates = [r for r in rules
-                      if r.code != UNUSED_NOQA_CODE and passes_prefilter(data, r)]
+                      if r.code != UNUSED_NOQA_CODE and passes_prefilter(data, r, path)]
         clock.lap("tokens")
         for rule in candidates:
             passed["tokens"][rule.code] += size
@@ -85,7 +85,7 @@ def run(files: Sequence[str], rules: Sequence[type[Rule]]) -> tuple[dict[str, fl
         clock.lap("ast.parse")
         if tree is None:
             continue
-        sketch = Sketch(tree, path)
+        sketch = sketch_for(path, data, tree)  # as the engine builds it
         chosen = [r for r in candidates if r.could_match(sketch)]
         clock.lap("sketch")
         for rule in chosen:

@@ -20,7 +20,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from dropcheck.config import Resolver, explicitly_excluded, find_config, load_pyproject
 from dropcheck.encoding import detect_encoding
-from dropcheck.engine import LintOptions, lint_bytes
+from dropcheck.engine import LintOptions, lint_bytes, new_run
 from dropcheck.findings import NOT_ANALYSED_CODE, Edit, Finding
 from dropcheck.fix.apply import apply, check_changed_lines, check_parses, spans
 from dropcheck.fix.run import compiles, fix_source
@@ -116,6 +116,7 @@ class Projects:
         resolver, options = self.options_for(path)
         if options is None:
             return Linted([])
+        new_run()  # other files may have changed since the last lint
         findings = lint_bytes(path, data, options)
         use_docs_url(resolver.config_for(path).docs_url)
         urls = {f.code: url for f in findings if (url := rule_url(f.code)) is not None}

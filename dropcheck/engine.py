@@ -53,8 +53,16 @@ class LintOptions:
     verbose: bool = False
 
 
-def passes_prefilter(data: bytes, rule: RuleSpec) -> bool:
-    return all(any(token in data for token in group) for group in rule.requires)
+def passes_prefilter(data: bytes, rule: RuleSpec, path: str | None = None) -> bool:
+    """The byte stage: every group of the rule's tokens occurs in ``data``, or (a cross-file
+    rule) the file at ``path`` imports a module of its project."""
+    if all(any(token in data for token in group) for group in rule.requires):
+        return True
+    if rule.cross_file and path is not None:
+        from dropcheck.analysis.layout import imports_project_module
+
+        return imports_project_module(path, data)
+    return False
 
 
 def loaded(rules: Iterable[RuleSpec]) -> list[type[Rule]]:
@@ -69,6 +77,14 @@ def preload(options: LintOptions) -> None:
     from dropcheck.analysis import sketch  # noqa: F401
 
     loaded(options.rules)
+
+
+def new_run() -> None:
+    """A run starts: files may have changed since the last one, so what the pre-filter keeps
+    about other files is dropped (nothing to drop, and nothing imported, in a fresh process)."""
+    sketch = sys.modules.get("dropcheck.analysis.sketch")
+    if sketch is not None:
+        sketch.forget()
 
 
 def consulted() -> dict[str, str]:
@@ -112,17 +128,19 @@ def lint_light(path: str, data: bytes, options: LintOptions) -> list[Finding] | 
     """:func:`lint_bytes`' findings when they need neither LibCST nor a rule's module: no
     selected rule's pre-filter tokens occur in the bytes and CPython's parser accepts them.
     None otherwise (and for notebooks): the file then needs the whole engine."""
-    if path.endswith(".ipynb") or len(data) > options.max_file_bytes or _candidates(data,
-                                                                                   options):
+    if path.endswith(".ipynb") or len(data) > options.max_file_bytes or _candidates(
+            data, options, path):
         return None
     if _with_deep_stack(lambda: _cpython_rejects(data)) is not None:
         return None  # an error, or newer syntax: LibCST tells (_lint_unsuppressed)
     return apply_suppressions(path, data, [], frozenset(r.code for r in options.rules))
 
 
-def _candidates(data: bytes, options: LintOptions) -> list[RuleSpec]:
+def _candidates(data: bytes, options: LintOptions, path: str | None = None,
+                ) -> list[RuleSpec]:
     """The rules that may need a parse of the file: those whose tokens occur in its bytes."""
-    return [r for r in options.rules if (not options.prefilter or passes_prefilter(data, r))
+    return [r for r in options.rules
+            if (not options.prefilter or passes_prefilter(data, r, path))
             and r.code != UNUSED_NOQA_CODE]  # DC017 reads comments only: no parse for it
 
 
@@ -130,7 +148,7 @@ def _lint_unsuppressed(path: str, data: bytes, options: LintOptions) -> list[Fin
     if len(data) > options.max_file_bytes:
         return [not_analysed(path, f"file is {len(data):,} bytes, larger than the "
                                    f"{options.max_file_bytes:,}-byte limit")]
-    rules = _candidates(data, options)
+    rules = _candidates(data, options, path)
     # CPython's parser first (~10x cheaper than LibCST's). It decides which files LibCST may
     # parse in this process: LibCST's native parser has crashed the process (segfault at
     # ~1,500 nested brackets) or used many GB on inputs CPython rejects.
@@ -182,9 +200,9 @@ def _parse_and_select(
         return rejected, list(rules)
     classes = loaded(rules)
     try:
-        from dropcheck.analysis.sketch import Sketch
+        from dropcheck.analysis.sketch import sketch_for
 
-        sketch = Sketch(tree, path)
+        sketch = sketch_for(path, data, tree)
     except Exception:  # the sketch only saves time: without it, every rule runs
         return rejected, list(classes)
     return rejected, [rule for rule in classes if _could_match(rule, sketch)]

@@ -26,6 +26,7 @@ from dropcheck.engine import (
     lint_isolated,
     lint_light,
     lint_path,
+    new_run,
     preload,
     read_source,
 )
@@ -85,6 +86,7 @@ def lint_paths(
 ) -> list[Finding]:
     run = run or RunOptions()
     stats = stats if stats is not None else RunStats()
+    new_run()
     warn = run.warn or _stderr_warning
     cache: Cache | None = None
     if run.cache_dir is not None:

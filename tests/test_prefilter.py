@@ -318,3 +318,125 @@ def test_engine_finds_the_same_visitor_methods_as_libcst() -> None:
     for rule in all_rules():
         instance = rule(context)
         assert dict(_visitors(instance)) == instance.get_visitors(), rule.code
+
+
+#: A project whose scripts call classes and helpers of other files: the sketch reads those
+#: files' CPython trees to tell a helper that builds, loads or evaluates a model from one that
+#: does not, and a module class from a plain one (issue 14).
+_PROJECT = {
+    "pyproject.toml": "[project]\nname = 'demo'\n",
+    "base.py": "import torch.nn as nn\nclass Base(nn.Module):\n    pass\n",
+    "models.py": (
+        "import torch.nn as nn\nfrom base import Base\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 4)\n"
+        "        self.drop = nn.Dropout(0.1)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(self.fc(x))\n"
+        "class Derived(Base):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.drop = nn.Dropout(0.2)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(x)\n"
+        "class Plain:\n"
+        "    def __call__(self, x):\n"
+        "        return x\n"
+        "class Output(dict):\n"
+        "    pass\n"
+    ),
+    "utils.py": (
+        "import logging\nimport torch\nfrom models import Net\n"
+        "def get_logger():\n    return logging.getLogger(__name__)\n"
+        "def _new():\n    return Net()\n"
+        "def build():\n    return _new()\n"
+        "def restore(path):\n"
+        "    model = Net()\n"
+        "    model.load_state_dict(torch.load(path))\n"
+        "    return model\n"
+        "def evaluate(model, loader):\n"
+        "    with torch.no_grad():\n"
+        "        return [model(x) for x in loader]\n"
+        "def score(logits, labels):\n    return (logits.argmax(1) == labels).float().mean()\n"
+    ),
+    "pkg/__init__.py": "from .helpers import make\n",
+    "pkg/helpers.py": "from models import Net\ndef make():\n    return Net()\n",
+    "predict_plain.py": (
+        "import torch\nfrom models import Plain, Output\nfrom utils import get_logger, score\n"
+        "log = get_logger()\n"
+        "@torch.no_grad()\n"
+        "def predict(x, labels, val_data):\n"
+        "    out = Output(y=Plain()(x))\n"
+        "    log.info(score(out['y'], labels))\n"
+        "    return score(val_data, labels)\n"
+    ),
+    "predict_build.py": (
+        "import torch\nfrom utils import build\n"
+        "model = build()\n"
+        "with torch.no_grad():\n"
+        "    y = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+    "predict_derived.py": (
+        "import torch\nfrom models import Derived\n"
+        "model = Derived()\n"
+        "with torch.no_grad():\n"
+        "    y = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+    "predict_restored.py": (
+        "import torch\nfrom utils import restore\n"
+        "model = restore('w.pt')\n"
+        "y = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+    "predict_reexport.py": (
+        "import torch\nfrom pkg import make\n"
+        "model = make()\n"
+        "with torch.no_grad():\n"
+        "    y = model(torch.randn(2, 4))  # expect: DC001\n"
+    ),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in _PROJECT.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(n for n in _PROJECT if n.startswith("predict")))
+def test_sketch_reads_helpers_and_classes_of_other_project_files(project: Path,
+                                                                 name: str) -> None:
+    path = project / name
+    source = path.read_text()
+    without = lint_path(str(path), WITHOUT)
+    assert {(f.line, f.code) for f in without if f.code == "DC001"} == {
+        (line, code) for line, code in expected_findings(source) if code == "DC001"}
+    assert lint_path(str(path), WITH) == without
+    sketch = Sketch(ast.parse(source), str(path))
+    # sharp as well as sound: a plain class, a logger and a metric build no model
+    assert rule_by_code("DC001").could_match(sketch) == bool(  # type: ignore[union-attr]
+        expected_findings(source))
+
+
+def test_cross_file_rules_pass_the_byte_stage_only_for_project_imports(project: Path) -> None:
+    from dropcheck.analysis.layout import imports_project_module
+
+    importer = str(project / "predict_restored.py")
+    # the helper's file, a package, a relative import, an import after `try:`
+    for source in (b"from utils import restore\n", b"import pkg.helpers as h\n",
+                   b"from . import models\n", b"try: import models\nexcept ImportError: pass\n",
+                   b"import os, utils\n"):
+        assert imports_project_module(importer, source), source
+    for source in (b"import os\nimport torch.nn as nn\n", b"from collections import deque\n",
+                   b"x = 'no imports at all'\n"):
+        assert not imports_project_module(importer, source), source
+    missing_eval = rule_by_code("DC001")
+    assert missing_eval is not None and missing_eval.cross_file
+    data = (project / "predict_restored.py").read_bytes()
+    assert not all(any(t in data for t in group) for group in missing_eval.requires)
+    assert passes_prefilter(data, missing_eval, importer)
+    assert not passes_prefilter(data, missing_eval)  # no path: no project to look in

@@ -31,8 +31,8 @@ from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator, Number, string_key
 from dropcheck.analysis.imports import ImportTable, dotted_name
+from dropcheck.analysis.layout import SKIP_PARTS
 from dropcheck.analysis.project import (
-    SKIP_PARTS,
     ProjectFile,
     lookup_class,
     lookup_library_class,

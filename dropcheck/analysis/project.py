@@ -17,9 +17,7 @@ the result cache.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,17 +31,15 @@ from dropcheck.analysis import library
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.layout import file_in, module_file
 from dropcheck.analysis.statements import walk_statements
 
 if TYPE_CHECKING:
     from dropcheck.analysis.context import FileContext
 
-_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-_MAX_LEVELS = 8
 _MAX_STARS = 8  # star imports of a package __init__ searched for a re-exported name
-_MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
+MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
 _MAX_BYTES = 2_000_000
-SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
 
 
 @dataclass
@@ -162,59 +158,6 @@ def parse(path: Path) -> ProjectFile | None:
     return parsed
 
 
-def _is_root(folder: Path) -> bool:
-    return any((folder / marker).exists() for marker in _ROOT_MARKERS)
-
-
-def _search_folders(importer: Path) -> list[Path]:
-    """The importing file's folder and those above it, up to the project root."""
-    folders: list[Path] = []
-    folder = importer.parent
-    for _ in range(_MAX_LEVELS):
-        folders.append(folder)
-        if _is_root(folder) or folder.parent == folder:
-            break
-        folder = folder.parent
-    return folders
-
-
-def module_file(importer: str, module: str) -> Path | None:
-    """The project file an import of ``module`` from ``importer`` loads, if any."""
-    return _module_file(os.path.dirname(os.path.abspath(importer)), module)
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_file(folder: str, module: str) -> Path | None:
-    path = Path(folder) / "__importer__.py"
-    if any(part in SKIP_PARTS for part in path.parts):
-        return None
-    if module.startswith("."):
-        level = len(module) - len(module.lstrip("."))
-        base = path.parent
-        for _ in range(level - 1):
-            base = base.parent
-        rest = module.lstrip(".")
-        return _file_in(base, rest.split(".") if rest else [])
-    parts = module.split(".")
-    for above in _search_folders(path):
-        for base in (above, above / "src"):
-            found = _file_in(base, parts)
-            if found is not None:
-                return found
-    return None
-
-
-def _file_in(base: Path, parts: list[str]) -> Path | None:
-    if not parts:
-        init = base / "__init__.py"
-        return init if init.is_file() else None
-    target = base.joinpath(*parts)
-    for candidate in (target.with_name(target.name + ".py"), target / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo] | None:
     """The class an imported name (``models.Net``, ``.modules.Block``) stands for, when it is
     defined in a file of the project."""
@@ -270,16 +213,16 @@ def _library_module_file(importer: str, module: str) -> Path | None:
         for _ in range(level - 1):
             base = base.parent
         rest = module.lstrip(".")
-        return _file_in(base, rest.split(".") if rest else [])
+        return file_in(base, rest.split(".") if rest else [])
     top, _, rest = module.partition(".")
     folder = library.package_folder(top)
     if folder is None:
         return None
-    return _file_in(folder, rest.split(".") if rest else [])
+    return file_in(folder, rest.split(".") if rest else [])
 
 
 def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | None],
-            functions: bool = False, hops: int = _MAX_HOPS) -> tuple[ProjectFile, str] | None:
+            functions: bool = False, hops: int = MAX_HOPS) -> tuple[ProjectFile, str] | None:
     """The parsed file that defines the class (or top-level function) an imported name stands
     for, and its name there; ``hops``: how many re-exports may still be followed."""
     if hops <= 0:

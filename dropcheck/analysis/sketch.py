@@ -13,8 +13,13 @@ that the findings never change.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
-from collections.abc import Iterable, Iterator
+import hashlib
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -22,11 +27,14 @@ from dropcheck.analysis import library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
 from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
-from dropcheck.analysis.project import module_file, star_names
+from dropcheck.analysis.project import MAX_HOPS, module_file
 from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
+_BUILTIN_NAMES = frozenset(dir(builtins))
+#: Project files followed from a class to the classes it derives from.
+_MAX_CLASS_DEPTH = 6
 _UNIT_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 #: Fields that never hold a node the sketch reads (contexts, operators, literals' values).
 _LEAF_FIELDS = frozenset({"ctx", "op", "ops", "kind", "type_comment", "value_kind"})
@@ -99,8 +107,22 @@ class Sketch:
         self._contexts: list[tuple[ast.expr, int]] = []
         #: Top-level functions by name, with their block (layer builders a flow may call).
         self._function_blocks: dict[str, int] = {}
+        #: Top-level functions by name: their units (the def a project import finds).
+        self._top_units: dict[str, list[int]] = {}
+        #: The strings of a literal ``__all__`` list or tuple (what a star import binds).
+        self.exported: frozenset[str] | None = None
+        self._definitions: dict[str, tuple[str, Sketch | None, list[int] | None] | None] = {}
         for stmt in tree.body:
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == "__all__"
+                    and isinstance(stmt.value, (ast.List, ast.Tuple))):
+                self.exported = frozenset(
+                    e.value for e in stmt.value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str))
             block = 0
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                # the walk below opens the def's unit first
+                self._top_units.setdefault(stmt.name, []).append(len(self.units))
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 block = len(self._block_dotted)
                 self._block_dotted.append(set())
@@ -237,9 +259,7 @@ class Sketch:
                 bases.add(candidate)
             elif self.path is not None and head not in self.aliases:
                 # as ImportTable resolves it: what a project module's star import binds
-                found = star_names(self.path, module).get(head)
-                if found is not None:
-                    bases.add(found)
+                bases |= _star_names(self.path, module).get(head, set())
         return {canonical(f"{base}.{rest}" if rest else base) for base in bases}
 
     @cached_property
@@ -555,7 +575,18 @@ class Sketch:
     def train_sources(self) -> set[int]:
         """Units that may give a possibly mode-dependent model a training-mode fact: they
         build one (a mode-dependent torch layer, a module class of the file, ``from_config``,
-        ``Model(config)``, a factory), load one (``torch.load``), or call ``.train()``."""
+        ``Model(config)``, a factory), load one (``torch.load``), call ``.train()``, or call a
+        helper of another project file that may do one of these (its file's sketch tells)."""
+        return self._train_sources(self._project_source)
+
+    @cached_property
+    def _helper_sources(self) -> set[int]:
+        """``train_sources`` as the mode analysis sees them inside a helper another file
+        calls: there, helpers of further files stay unknown (``FOREIGN_DEPTH``) and build
+        nothing; classes of further files still build models."""
+        return self._train_sources(self._project_nonfunction)
+
+    def _train_sources(self, project: Callable[[str], bool]) -> set[int]:
         found = self.units_calling_class() | self.units_calling_method(
             "train", "from_config", "_from_config")
         for qualified, call, unit in self._resolved_calls:
@@ -568,7 +599,7 @@ class Sketch:
                         or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
                         or name == "torch.nn.Module.train"
                         or _maybe_config_constructor(name, call)
-                        or self._project_name(name)
+                        or project(name)
                         or _library_module_class(name)):
                     found.add(unit)
                     break
@@ -594,10 +625,39 @@ class Sketch:
         path = self._project_file(qualified)
         return path is not None and _file_mentions(str(path), tokens)
 
-    def project_helpers_mentioning(self, *tokens: bytes) -> set[int]:
-        """Units that call a name of another project file whose bytes contain a token."""
-        return {unit for qualified, _, unit in self._resolved_calls
-                if any(self._project_file_mentions(name, tokens) for name in qualified)}
+    def project_helpers_doing(self, does: Callable[[Sketch, int], bool],
+                              tokens: tuple[bytes, ...]) -> set[int]:
+        """Units that call a name of another project file that may do something: for a
+        top-level function there, ``does(its file's sketch, unit)`` for a unit it may run;
+        for another name (a class, a name not followed), one of ``tokens`` in its file."""
+        found: set[int] = set()
+        for qualified, _, unit in self._resolved_calls:
+            if unit in found:
+                continue
+            for name in qualified:
+                helper = self._project_helper(name)
+                if (self._project_file_mentions(name, tokens) if helper is None
+                        else any(does(helper[0], i) for i in helper[1])):
+                    found.add(unit)
+                    break
+        return found
+
+    def unit_switches_mode(self, index: int) -> bool:
+        """Whether a unit may set a model's mode: ``.eval()``, ``.train(...)``, or a model
+        from ``from_pretrained`` (eval mode)."""
+        return bool(self.units[index].callee_names & _MODE_METHODS)
+
+    def unit_steps(self, index: int) -> bool:
+        """Whether a unit may run a training step: ``.step()``, ``.backward()``, a call given
+        a loss and an optimizer, ``fit()``/``train()``."""
+        unit = self.units[index]
+        return bool(unit.callee_names & _STEP_METHODS) or any(
+            name.endswith("backward") for name in unit.callee_names) or any(
+            _passes_loss_and_optimizer(call) for call in unit.calls)
+
+    def passes_loss_and_optimizer(self) -> bool:
+        """Whether a call is handed a loss and an optimizer (``loss_scaler(loss, opt)``)."""
+        return any(_passes_loss_and_optimizer(c) for unit in self.units for c in unit.calls)
 
     def _project_name(self, qualified: str) -> bool:
         """Whether an imported name may be a class or function of another file of the
@@ -613,24 +673,188 @@ class Sketch:
             module = qualified[: len(qualified) - len(qualified.lstrip("."))]
         return module_file(self.path, module) if module else None
 
+    # -- helpers of other project files, read on their CPython trees ----------------------
+    def _project_helper(self, qualified: str) -> tuple[Sketch, set[int]] | None:
+        """For an imported name that ``project.lookup_function`` resolves to a top-level
+        function of another project file: that file's sketch and the units the function may
+        run (its own and the same-file helpers it calls, which its summary applies)."""
+        found = self._project_definition(qualified)
+        if found is None or found[1] is None or found[2] is None:
+            return None
+        return found[1], found[1]._closure(found[2])
+
+    def _project_definition(self, qualified: str,
+                            ) -> tuple[str, Sketch | None, list[int] | None] | None:
+        """What an imported name of a project module stands for there, following re-exports
+        as ``project._lookup`` does: ``(name, sketch, units)`` for a top-level function,
+        ``(name, sketch, None)`` for a class, ``(name, None, None)`` when that module defines
+        no such name (the analysis finds nothing to read); None when it cannot be told here
+        (not a project module, a star import, an ambiguous alias)."""
+        if self.path is None or qualified.startswith("torch."):
+            return None
+        if qualified in self._definitions:
+            return self._definitions[qualified]
+        found = self._definitions[qualified] = self._follow(qualified)
+        return found
+
+    def _follow(self, qualified: str) -> tuple[str, Sketch | None, list[int] | None] | None:
+        assert self.path is not None
+        current, name = self.path, qualified
+        for _ in range(MAX_HOPS):
+            rest = name.lstrip(".")
+            inner, _, attr = rest.rpartition(".")
+            module = name[: len(name) - len(rest)] + inner
+            if not module or not attr:
+                return None
+            path = module_file(current, module)
+            other = _file_sketch(str(path)) if path is not None else None
+            if other is None:
+                return None
+            units = other._top_units.get(attr)
+            if units:
+                return attr, other, units
+            if attr in other.class_names:
+                return attr, other, None
+            forwarded = other.aliases.get(attr)
+            if forwarded is None:
+                return None if other.star_modules else (attr, None, None)
+            if len(forwarded) != 1:
+                return None
+            current, name = str(path), next(iter(forwarded))
+        return None
+
+    def _may_be_module_class(self, name: str, depth: int = 0,
+                             seen: frozenset[str] = frozenset()) -> bool:
+        """Whether a class this file defines may be a torch module (as ``ClassIndex`` and
+        ``ModeDependence.is_module`` decide): some base is, or may be, one. A class of plain
+        bases (``object``, a dataclass of the stdlib, a plain class of the project) builds no
+        model: the mode analysis gives its instances no mode."""
+        if name in seen or depth > _MAX_CLASS_DEPTH:
+            return True
+        inner = seen | {name}
+        found = False
+        for defined, bases, _ in self._class_bases:
+            if defined != name:
+                continue
+            found = True
+            for base in bases:
+                if base is None or self._base_may_be_module(base, depth, inner):
+                    return True
+        return not found
+
+    def _base_may_be_module(self, base: str, depth: int, seen: frozenset[str]) -> bool:
+        head = base.partition(".")[0]
+        if base in self.class_names and head not in self.aliases:
+            return self._may_be_module_class(base, depth, seen)
+        resolved = self.resolve(base)
+        if not resolved:
+            # a builtin (`dict`, `Exception`) or a plain base; else a star import's name
+            return not (base in _PLAIN_BASES or (
+                "." not in base and base in _BUILTIN_NAMES and not self.star_modules))
+        for qualified in resolved:
+            if is_module_base(qualified):
+                return True
+            top = qualified.partition(".")[0]
+            if top == "torch" or top in sys.stdlib_module_names:
+                continue
+            definition = self._project_definition(qualified)
+            if definition is not None:
+                defined, other, units = definition
+                if other is not None and units is None and other._may_be_module_class(
+                        defined, depth + 1):
+                    return True
+                continue
+            if self._project_name(qualified):
+                return True  # a project module not followed here
+            entry = library.table_class(qualified)
+            if entry is None and not library.in_table(qualified):
+                return True  # an installed package dropcheck reads at run time
+            if entry is not None and entry.code.startswith("M"):
+                return True
+        return False
+
+    def _closure(self, units: Iterable[int]) -> set[int]:
+        """``units`` and every unit of this file they may call, transitively."""
+        found = set(units)
+        stack = list(found)
+        calls = self._calls_between
+        while stack:
+            for target in calls[stack.pop()]:
+                if target not in found:
+                    found.add(target)
+                    stack.append(target)
+        return found
+
+    def _project_source(self, qualified: str) -> bool:
+        """Whether calling an imported name may give a model a training-mode fact: a
+        module class of another project file (or a name not followed), or a helper there
+        that builds one, loads one or calls ``train()`` (``_helper_sources`` of its file)."""
+        found = self._project_definition(qualified)
+        if found is None:
+            return self._project_name(qualified)
+        name, other, units = found
+        if other is None:
+            return False  # the module defines no such name: nothing is read there
+        if units is None:
+            return other._may_be_module_class(name)
+        return bool(other._closure(units) & other._helper_sources)
+
+    def _project_nonfunction(self, qualified: str) -> bool:
+        """``_project_source`` inside a helper of another file: a module class of a further
+        project file; its functions stay unknown there."""
+        found = self._project_definition(qualified)
+        if found is None:
+            return self._project_name(qualified)
+        name, other, units = found
+        return other is not None and units is None and other._may_be_module_class(name)
+
+    def _project_loads(self, qualified: str) -> bool:
+        """Whether a helper of another project file may load weights into a model it
+        returns or is given (its units call a loader); other names: their file's bytes."""
+        helper = self._project_helper(qualified)
+        if helper is None:
+            return self._project_file_loads(qualified)
+        other, units = helper
+        return bool(units & other._own_loaded)
+
+    def _project_evaluates(self, qualified: str) -> bool:
+        """Whether a helper of another project file may run a model it is given for
+        evaluation (under no_grad, or over an evaluation loader); other names: maybe."""
+        helper = self._project_helper(qualified)
+        if helper is None:
+            return self._project_name(qualified)
+        other, units = helper
+        return bool(units & (other._grad_units | other._evaluation_loops))
+
     @cached_property
-    def inference_sites(self) -> set[int]:
-        """Units where DC001 may report a forward: under no_grad / inference_mode /
-        set_grad_enabled(False) in that unit, or of a model loaded or frozen there (or
-        returned loaded by a helper). Lightning's eval hooks and a module class's
-        ``__init__`` are never reported."""
+    def _grad_units(self) -> set[int]:
+        """Units under no_grad / inference_mode / set_grad_enabled."""
         grad = self.units_in_context(mode_api.NO_GRAD_CONTEXTS | mode_api.SET_GRAD_ENABLED)
-        grad |= self.units_calling(mode_api.SET_GRAD_ENABLED)
+        return grad | self.units_calling(mode_api.SET_GRAD_ENABLED)
+
+    @cached_property
+    def _own_loaded(self) -> set[int]:
+        """Units that load weights or a model, or freeze one, themselves."""
         loaded = self.units_calling(mode_api.MODEL_LOADERS | mode_api.WEIGHT_LOADERS)
         loaded |= self.units_calling_method("load_state_dict", "load_adapter", "requires_grad_")
         for index, unit in enumerate(self.units):
             if index not in loaded and any(
                     k.arg in ("weights", "pretrained") for c in unit.calls for k in c.keywords):
                 loaded.add(index)
-        # a helper of another project file that may return a model it loaded (its file
-        # mentions loading: read as bytes, not parsed)
+        return loaded
+
+    @cached_property
+    def inference_sites(self) -> set[int]:
+        """Units where DC001 may report a forward: under no_grad / inference_mode /
+        set_grad_enabled(False) in that unit, or of a model loaded or frozen there (or
+        returned loaded by a helper). Lightning's eval hooks and a module class's
+        ``__init__`` are never reported."""
+        grad = self._grad_units
+        loaded = set(self._own_loaded)
+        # a helper of another project file that may load a model it returns or is given
         loaded |= {unit for qualified, _, unit in self._resolved_calls
-                   if any(self._project_file_loads(name) for name in qualified)}
+                   if unit not in loaded
+                   and any(self._project_loads(name) for name in qualified)}
         # a helper that returns a model it (or its own helper) loaded
         returns_loaded = {i for i in loaded if self.units[i].returns}
         changed = True
@@ -647,9 +871,9 @@ class Sketch:
         # a helper of another file may run the model under no_grad on the evaluation data
         # the call passes (reported at its call)
         loaded |= {unit for qualified, call, unit in self._resolved_calls
-                   if any(self._project_name(name) for name in qualified)
-                   and any(_mentions_evaluation_data(arg) for arg in (
-                       *call.args, *(k.value for k in call.keywords)))}
+                   if unit not in loaded and any(_mentions_evaluation_data(arg) for arg in (
+                       *call.args, *(k.value for k in call.keywords)))
+                   and any(self._project_evaluates(name) for name in qualified)}
         # a loop over an evaluation loader (an evaluation phase even without no_grad)
         loaded |= self._evaluation_loops
         return {i for i in grad | loaded
@@ -687,6 +911,85 @@ class Sketch:
 _LOADING = (b"load", b"pretrained", b"weights")
 
 
+#: Sketches of files by path, with the digest of the bytes they were built from: a file the
+#: run lints and other files read (its helpers, classes, star imports) is parsed once. Their
+#: answers about other files are cached too, so the cache lives for one run (``forget``).
+_SKETCHES: dict[str, tuple[bytes, Sketch | None]] = {}
+#: Path -> (mtime, size, digest): a file unchanged on disk is not read again.
+_STATS: dict[str, tuple[int, int, bytes]] = {}
+_MAX_SKETCHES = 1024
+
+
+def forget() -> None:
+    """Drop the cached sketches: called when a run starts (files may have changed since)."""
+    _SKETCHES.clear()
+    _STATS.clear()
+    _file_mentions.cache_clear()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _remember(path: str, digest: bytes, sketch: Sketch | None) -> None:
+    if len(_SKETCHES) >= _MAX_SKETCHES:
+        del _SKETCHES[next(iter(_SKETCHES))]  # the oldest
+    _SKETCHES[path] = (digest, sketch)
+
+
+def sketch_for(path: str | None, data: bytes, tree: ast.Module) -> Sketch:
+    """The sketch of a file being linted (``tree`` parsed from ``data``), shared with the
+    lookups of other files that import it when ``data`` is what the disk holds."""
+    if path is None:
+        return Sketch(tree, path)
+    digest = _digest(data)
+    cached = _SKETCHES.get(path)
+    if cached is not None and cached[0] == digest and cached[1] is not None:
+        return cached[1]
+    sketch = Sketch(tree, path)
+    _remember(path, digest, sketch)
+    return sketch
+
+
+def _file_sketch(path: str) -> Sketch | None:
+    """The sketch of another project file (a helper's), from its bytes on disk: one CPython
+    parse per file and run, not a LibCST one."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    known = _STATS.get(path)
+    data: bytes | None = None
+    if known is not None and known[:2] == (stat.st_mtime_ns, stat.st_size):
+        digest = known[2]
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        digest = _digest(data)
+        _STATS[path] = (stat.st_mtime_ns, stat.st_size, digest)
+    cached = _SKETCHES.get(path)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+    sketch: Sketch | None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sketch = Sketch(ast.parse(data), path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        sketch = None
+    _remember(path, digest, sketch)
+    return sketch
+
+
 @functools.lru_cache(maxsize=4096)
 def _file_mentions(path: str, tokens: tuple[bytes, ...]) -> bool:
     try:
@@ -695,6 +998,36 @@ def _file_mentions(path: str, tokens: tuple[bytes, ...]) -> bool:
     except OSError:
         return True
     return any(token in data for token in tokens)
+
+
+def _star_names(importer: str, module: str) -> dict[str, set[str]]:
+    """Over-approximates ``project.star_names`` on the CPython tree: what ``from module
+    import *`` may bind in ``importer`` when ``module`` is a project file (its public
+    imported names, limited by a literal ``__all__``)."""
+    path = module_file(importer, module)
+    other = _file_sketch(str(path)) if path is not None else None
+    if other is None:
+        return {}
+    exported = other.exported
+    return {local: qualified for local, qualified in other.aliases.items()
+            if not local.startswith("_") and (exported is None or local in exported)}
+
+
+_MODE_METHODS = frozenset({"eval", "train", "from_pretrained"})
+_STEP_METHODS = frozenset({"step", "fit", "train"})
+
+
+def _passes_loss_and_optimizer(call: ast.Call) -> bool:
+    """Over-approximates ``mode_walker._is_step_call``: an argument (or keyword) named like a
+    loss and one named like an optimizer."""
+    loss = optimizer = False
+    for arg in (*call.args, *call.keywords):
+        value = arg.value if isinstance(arg, ast.keyword) else arg
+        name = (dotted(value) or "").rsplit(".", 1)[-1].lower()
+        keyword = (arg.arg or "").lower() if isinstance(arg, ast.keyword) else ""
+        loss = loss or "loss" in name or keyword == "loss"
+        optimizer = optimizer or name.startswith("opt") or keyword.startswith("opt")
+    return loss and optimizer
 
 
 def _mentions_evaluation_data(iterable: ast.expr) -> bool:

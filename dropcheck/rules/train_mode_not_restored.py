@@ -9,7 +9,8 @@ from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
 from dropcheck.rules.base import Rule, in_test_file
 
-#: What a helper file's bytes hold when the helper may set eval mode (``.eval()``,
+#: What a helper file's bytes hold (a class there, or a name the sketch does not follow) when
+#: the helper may set eval mode (``.eval()``,
 #: ``.train(False)``, ``from_pretrained``) or train (``.step()``, ``.backward()``, a
 #: ``loss_scaler(loss, optimizer)``-style call, ``trainer.fit()``/``trainer.train()``).
 _EVAL_TOKENS = (b"eval(", b"eval (", b"train(", b"train (", b"from_pretrained")
@@ -90,9 +91,10 @@ class TrainModeNotRestored(Rule):
         # file whose bytes say so — outside test files
         return not in_test_file(sketch) and (
             (sketch.calls_method("eval", "train", "from_pretrained")
-             or bool(sketch.project_helpers_mentioning(*_EVAL_TOKENS)))
+             or bool(sketch.project_helpers_doing(Sketch.unit_switches_mode, _EVAL_TOKENS)))
             and (sketch.calls_method("step") or sketch.calls_method_ending("backward")
-                 or bool(sketch.project_helpers_mentioning(*_STEP_TOKENS))))
+                 or sketch.passes_loss_and_optimizer()
+                 or bool(sketch.project_helpers_doing(Sketch.unit_steps, _STEP_TOKENS))))
 
     VALID = [
         # train() at the top of the loop body

@@ -1,0 +1,100 @@
+"""Where an import leads in the importing file's project, from the file system alone.
+
+As Python would find the module for a script run from its own folder or a package run from
+the project root: a relative import from the importing file's package; an absolute one
+(``a.b``) from the importing file's folder or any folder above it (also their ``src/``), up to
+the project root (the nearest folder with a ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or
+``.git``). Installed packages are never searched here. No LibCST: the byte pre-filter asks
+:func:`imports_project_module` before any parser or rule module is imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_MAX_LEVELS = 8
+SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
+
+#: The module of every import statement: ``from X import`` / ``import X, Y`` at the start of
+#: a line or after ``;`` or ``:`` (``try: import x``).
+_IMPORT = re.compile(
+    rb"(?:^|[;:])[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import\b|import[ \t]+([\w. \t,]+))",
+    re.MULTILINE)
+
+
+def _is_root(folder: Path) -> bool:
+    return any((folder / marker).exists() for marker in _ROOT_MARKERS)
+
+
+def _search_folders(importer: Path) -> list[Path]:
+    """The importing file's folder and those above it, up to the project root."""
+    folders: list[Path] = []
+    folder = importer.parent
+    for _ in range(_MAX_LEVELS):
+        folders.append(folder)
+        if _is_root(folder) or folder.parent == folder:
+            break
+        folder = folder.parent
+    return folders
+
+
+def module_file(importer: str, module: str) -> Path | None:
+    """The project file an import of ``module`` from ``importer`` loads, if any."""
+    return _module_file(os.path.dirname(os.path.abspath(importer)), module)
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(folder: str, module: str) -> Path | None:
+    path = Path(folder) / "__importer__.py"
+    if any(part in SKIP_PARTS for part in path.parts):
+        return None
+    if module.startswith("."):
+        level = len(module) - len(module.lstrip("."))
+        base = path.parent
+        for _ in range(level - 1):
+            base = base.parent
+        rest = module.lstrip(".")
+        return file_in(base, rest.split(".") if rest else [])
+    parts = module.split(".")
+    for above in _search_folders(path):
+        for base in (above, above / "src"):
+            found = file_in(base, parts)
+            if found is not None:
+                return found
+    return None
+
+
+def file_in(base: Path, parts: list[str]) -> Path | None:
+    if not parts:
+        init = base / "__init__.py"
+        return init if init.is_file() else None
+    target = base.joinpath(*parts)
+    for candidate in (target.with_name(target.name + ".py"), target / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+
+
+def imports_project_module(importer: str, data: bytes) -> bool:
+    """Whether the file's bytes import a module of its own project (a relative import, or a
+    module :func:`module_file` finds): what a helper of another file supplies may then
+    matter, although these bytes do not show it."""
+    for match in _IMPORT.finditer(data):
+        source, names = match.group(1), match.group(2)
+        modules = [source] if source is not None else [
+            n.strip().split()[0] for n in names.split(b",") if n.strip()]
+        for raw in modules:
+            module = raw.decode("ascii", "replace")
+            if module.startswith("."):
+                return True
+            parts = module.split(".")
+            if any(module_file(importer, ".".join(parts[:i])) is not None
+                   for i in range(1, len(parts) + 1)):
+                return True
+    return False
