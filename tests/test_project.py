@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dropcheck.analysis import library
-from dropcheck.engine import LintOptions
+from dropcheck.engine import LintOptions, lint_path
 from dropcheck.rules import all_rules
 from dropcheck.runner import RunOptions, RunStats, lint_paths
 
@@ -185,3 +185,81 @@ def test_verbose_runs_share_the_cache(tmp_path: Path) -> None:
     _dropcheck("--cache-dir", cache, ".", cwd=project)
     verbose = _dropcheck("--cache-dir", cache, "--verbose", ".", cwd=project)
     assert " 0 linted" in verbose.stderr, verbose.stderr
+
+
+#: Helpers and classes of other files that the analysis reads on their CPython sketches
+#: instead of parsing them with LibCST (issue 14), and the cases where it must not.
+_SHORTCUTS = {
+    "pyproject.toml": "[project]\nname = 'demo'\n",
+    "config.py": "class BaseConfig:\n    pass\nclass Config(BaseConfig):\n    pass\n",
+    "outputs.py": "from collections import OrderedDict\nclass Output(OrderedDict):\n    pass\n",
+    "logs.py": "import logging\ndef get_logger(name):\n    return logging.getLogger(name)\n",
+    "state.py": (
+        "model = None\n"
+        "def freeze():\n    model.eval()\n"  # a global of its own file, by name
+    ),
+    "layers.py": (
+        "import torch.nn as nn\nfrom config import Config\nfrom outputs import Output\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.config = Config()\n"  # plain: harmless
+        "        self.out = Output()\n"  # not plain (a stdlib base): unknown\n
+        "        self.drop = nn.Dropout(0.2)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(x)\n"
+        "class Small(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.config = Config()\n"
+        "        self.fc = nn.Linear(2, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n"
+    ),
+    "predict.py": (
+        "import torch\nfrom layers import Net, Small\nfrom logs import get_logger\n"
+        "from state import freeze\n"
+        "log = get_logger(__name__)\n"
+        "model = Small()\n"
+        "model.load_state_dict(torch.load('w.pt'))\n"
+        "with torch.no_grad():\n"
+        "    y = model(torch.randn(1, 2))\n"  # no dropout, no BatchNorm: never reported
+        "net = Net()\n"
+        "net.load_state_dict(torch.load('n.pt'))\n"
+        "freeze()\n"  # reads its own global `model`: mapped to this file's `model`, not `net`
+        "with torch.no_grad():\n"
+        "    z = net(torch.randn(1, 2))\n"
+    ),
+}
+
+
+def test_helpers_and_plain_classes_read_on_sketches_change_no_finding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dropcheck.analysis.modes as modes
+    import dropcheck.analysis.project as project
+    import dropcheck.analysis.sketch as sketch
+
+    for name, text in _SHORTCUTS.items():
+        (tmp_path / name).write_text(text)
+    paths = [str(tmp_path / "predict.py"), str(tmp_path / "layers.py")]
+
+    def run() -> tuple[list[tuple[str, int, str, str]], set[str]]:
+        project._FILES.clear()
+        sketch.forget()
+        found = [f for path in paths for f in lint_path(path, OPTIONS)]
+        parsed = {path.name for path, (_, module) in project._FILES.items() if module}
+        return sorted((Path(f.path).name, f.line, f.code, f.message) for f in found), parsed
+
+    with_shortcuts, parsed = run()
+    # the logger helper and the plain config class were read on sketches only
+    assert "logs.py" not in parsed and "config.py" not in parsed
+    assert "outputs.py" in parsed  # OrderedDict: is_plain must look, the sketch cannot tell
+    monkeypatch.setattr(modes.ModelModes, "inert_helper", lambda self, q, names: False)
+    monkeypatch.setattr(project, "_surely_not", lambda importer, q, function: False)
+    monkeypatch.setattr(sketch, "surely_plain_class", lambda importer, q, budget: None)
+    without, parsed = run()
+    assert {"logs.py", "config.py"} <= parsed
+    assert with_shortcuts == without
+    # Net (dropout) loaded and run under no_grad; Small has no mode-dependent layer
+    assert [(name, line, code) for name, line, code, _ in without] == [
+        ("predict.py", 14, "DC001")]

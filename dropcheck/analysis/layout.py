@@ -98,3 +98,15 @@ def imports_project_module(importer: str, data: bytes) -> bool:
                    for i in range(1, len(parts) + 1)):
                 return True
     return False
+
+
+def class_line(source: bytes, name: str) -> int | None:
+    """The first line that starts (after indentation) with ``class <name>``."""
+    found = re.search(rb"^[ \t]*class[ \t]+" + re.escape(name.encode()) + rb"\b", source,
+                      re.MULTILINE)
+    return source.count(b"\n", 0, found.start()) + 1 if found else None
+
+
+def where_class(name: str, path: Path, line: int | None) -> str:
+    """How a message names where a class is defined: ``Net (models.py:12)``."""
+    return f"{name} ({path.name}{f':{line}' if line else ''})"

@@ -31,7 +31,7 @@ from dropcheck.analysis.calls import UNKNOWN, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator, Number, string_key
 from dropcheck.analysis.imports import ImportTable, dotted_name
-from dropcheck.analysis.layout import SKIP_PARTS
+from dropcheck.analysis.layout import SKIP_PARTS, where_class
 from dropcheck.analysis.project import (
     ProjectFile,
     lookup_class,
@@ -157,8 +157,7 @@ _DEPTH = [0]
 
 
 def _where(parsed: ProjectFile, info: ClassInfo) -> str:
-    line = parsed.line_of_class(info.name)
-    return f"{info.name} ({parsed.path.name}{f':{line}' if line else ''})"
+    return where_class(info.name, parsed.path, parsed.line_of_class(info.name))
 
 
 def analysis_of(parsed: ProjectFile, in_library: bool) -> ModeDependence:
@@ -230,7 +229,7 @@ _HARMLESS_PREFIXES = ("math.", "numpy.", "warnings.", "logging.")
 #: Builtins (``ValueError(...)`` in a constructor builds no submodule).
 _BUILTINS = frozenset(dir(builtins))
 #: Bases of a class that is certainly no torch module.
-_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
+PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
 _NN = "torch.nn."
 #: Layers whose only mode dependence is their ``dropout`` argument.
 _DROPOUT_ARGUMENT_LAYERS = frozenset(_NN + n for n in (
@@ -365,6 +364,13 @@ class ModeDependence:
         if self.in_library:
             found = lookup_library_class(qualified, self.path)
         else:
+            from dropcheck.analysis.sketch import surely_plain_class  # it imports this module
+
+            plain = surely_plain_class(self.path, qualified, _MAX_DEPTH - _DEPTH[0])
+            if plain is not None:
+                # a plain class (a processor, a config) as is_plain would find it, told by
+                # the CPython sketches of its files without parsing them with LibCST
+                return Imported(False, INDEPENDENT, plain, source)
             found = lookup_class(self.path, qualified)
             if found is None and not qualified.startswith("."):
                 entry = library.table_class(qualified)
@@ -428,7 +434,7 @@ class ModeDependence:
             if isinstance(base, cst.Subscript):
                 base = base.value
             name = dotted_name(base)
-            if name in _PLAIN_BASES:
+            if name in PLAIN_BASES:
                 continue
             local = self.classes.by_name.get(name) if name else None
             if local is not None and self.imports.resolve(base) is None:

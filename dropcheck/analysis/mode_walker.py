@@ -716,6 +716,11 @@ class Walker:
             bound = [call_arg for call_arg in call.args]
             return self._apply_summary(call, function, is_method, bound, args, state, None)
         if qualified is not None:
+            if not any(args) and not _config_constructor(qualified, call) and (
+                    self.owner.inert_helper(qualified, state.names)):
+                # a helper of another project file that can neither make, load, switch nor
+                # train a model, given none: its summary would change nothing here
+                return frozenset()
             foreign = self.owner.imported_function(qualified)
             if foreign is not None:
                 # a helper of another project file (`from utils import evaluate`): its

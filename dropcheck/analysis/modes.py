@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import libcst as cst
@@ -60,6 +60,7 @@ from dropcheck.analysis.project import lookup_function
 from dropcheck.analysis.scopes import (
     parameter_names,
 )
+from dropcheck.analysis.sketch import helper_of
 from dropcheck.analysis.statements import block_statements, small_statements, walk_statements
 from dropcheck.analysis.test_code import is_test_function
 from dropcheck.analysis.walk import visit_readonly
@@ -367,6 +368,25 @@ class ModelModes:
         line = parsed.line_of(rb"def[ \t]+" + re.escape(name.encode()) + rb"\b")
         where = f"`{name}()` ({parsed.path.name}{f':{line}' if line else ''})"
         return parsed.context.modes, function, where
+
+    def inert_helper(self, qualified: str, names: Mapping[str, frozenset[object]]) -> bool:
+        """Whether an imported name is a top-level function of another project file that,
+        called with no model, would hand back none and change no model of the caller's
+        (``names``: the caller's bindings; a helper's summary also reads its own globals by
+        name). Read on the CPython sketch of that file, so that the file is not parsed by
+        LibCST for a helper that cannot matter (``get_logger()``, ``randn_tensor(...)``)."""
+        if self.path is None or FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
+                qualified.startswith("torch.")):
+            return False
+        found = helper_of(self.path, qualified)
+        if found is None:
+            return False
+        other, units = found
+        if not other.inert(units):
+            return False
+        mentioned = other.mentioned
+        return not any(objs and key.partition(".")[0] in mentioned
+                       for key, objs in names.items())
 
     def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
                          ) -> tuple[cst.FunctionDef, bool] | None:

@@ -31,7 +31,7 @@ from dropcheck.analysis import library
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
-from dropcheck.analysis.layout import file_in, module_file
+from dropcheck.analysis.layout import class_line, file_in, module_file
 from dropcheck.analysis.statements import walk_statements
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 _MAX_STARS = 8  # star imports of a package __init__ searched for a re-exported name
 MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
-_MAX_BYTES = 2_000_000
+MAX_PARSED_BYTES = 2_000_000
 
 
 @dataclass
@@ -55,7 +55,7 @@ class ProjectFile:
 
     def line_of_class(self, name: str) -> int | None:
         """The line a class is defined on (for messages that say where a fact comes from)."""
-        return self.line_of(rb"class[ \t]+" + re.escape(name.encode()) + rb"\b")
+        return class_line(self.source, name)
 
     def line_of(self, pattern: bytes) -> int | None:
         """The first line that starts (after indentation) with ``pattern``."""
@@ -149,7 +149,7 @@ def parse(path: Path) -> ProjectFile | None:
     if cached is not None and cached[0] == digest:
         return cached[1]
     parsed: ProjectFile | None = None
-    if len(data) <= _MAX_BYTES:
+    if len(data) <= MAX_PARSED_BYTES:
         try:
             parsed = ProjectFile(path, cst.parse_module(data), data)
         except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
@@ -158,9 +158,29 @@ def parse(path: Path) -> ProjectFile | None:
     return parsed
 
 
+def _surely_not(importer: str, qualified: str, function: bool) -> bool:
+    """Whether the CPython sketches of the files on the way tell that :func:`_lookup` would
+    find no such class (``function``: top-level function) for an imported name: then no file
+    is parsed by LibCST for it (most imported names of a large project are the other kind:
+    ``get_logger()``, an output dataclass)."""
+    from dropcheck.analysis.sketch import follow_import  # the sketch imports this module
+
+    found = follow_import(importer, qualified)
+    if found is None:
+        return False  # cannot be told there
+    name, other, units = found
+    if other is None:
+        return True  # the module defines no such name
+    if name in other.aliases or other.star_modules:
+        return False  # the same name imported too: as _lookup would go on
+    return units is None if function else name not in other.class_names
+
+
 def lookup_class(importer: str, qualified: str) -> tuple[ProjectFile, ClassInfo] | None:
     """The class an imported name (``models.Net``, ``.modules.Block``) stands for, when it is
     defined in a file of the project."""
+    if _surely_not(importer, qualified, function=False):
+        return None
     found = _lookup(importer, qualified, lambda current, module: module_file(current, module))
     return (found[0], found[0].classes.by_name[found[1]]) if found is not None else None
 
@@ -187,6 +207,8 @@ def star_names(importer: str, module: str) -> dict[str, str]:
 def lookup_function(importer: str, qualified: str) -> tuple[ProjectFile, cst.FunctionDef] | None:
     """The top-level function an imported name (``utils.evaluate``) stands for, when it is
     defined in a file of the project."""
+    if _surely_not(importer, qualified, function=True):
+        return None
     found = _lookup(importer, qualified, lambda current, module: module_file(current, module),
                     functions=True)
     if found is None:

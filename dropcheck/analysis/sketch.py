@@ -26,12 +26,16 @@ from pathlib import Path
 from dropcheck.analysis import library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
-from dropcheck.analysis.mode_dependence import is_torch_layer, layer_is_mode_dependent
-from dropcheck.analysis.project import MAX_HOPS, module_file
+from dropcheck.analysis.layout import class_line, where_class
+from dropcheck.analysis.mode_dependence import (
+    PLAIN_BASES,
+    is_torch_layer,
+    layer_is_mode_dependent,
+)
+from dropcheck.analysis.project import MAX_HOPS, MAX_PARSED_BYTES, module_file
 from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
-_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
 _BUILTIN_NAMES = frozenset(dir(builtins))
 #: Project files followed from a class to the classes it derives from.
 _MAX_CLASS_DEPTH = 6
@@ -194,7 +198,7 @@ class Sketch:
                     block))
                 # the class body runs in the enclosing unit; its defs are its methods
                 owner = node.name  # type: ignore[attr-defined]
-                plain = all(dotted(b) in _PLAIN_BASES for b in bases)
+                plain = all(dotted(b) in PLAIN_BASES for b in bases)
             elif kind is ast.Assign:
                 targets = node.targets  # type: ignore[attr-defined]
                 if len(targets) == 1 and type(targets[0]) is Name:
@@ -642,17 +646,38 @@ class Sketch:
                     break
         return found
 
+    def inert(self, units: Iterable[int]) -> bool:
+        """Whether these units (a helper's, see ``helper_of``) can neither make a model (a
+        torch layer, a module class, a loader, ``from_pretrained``, a copy), switch or load
+        one, nor train: the mode analysis' summary of the helper then hands its caller no
+        model and changes none the caller gives it."""
+        found = set(units)
+        return not (found & (self._helper_sources | self._own_loaded | self._maker_units)
+                    or any(self.unit_switches_mode(i) or self.unit_steps(i) for i in found))
+
+    @cached_property
+    def _maker_units(self) -> set[int]:
+        """Units that call any torch layer (mode-independent ones too) or ``copy.deepcopy``."""
+        return {unit for qualified, _, unit in self._resolved_calls
+                if any(is_torch_layer(name) or name == "copy.deepcopy" for name in qualified)}
+
+    @cached_property
+    def mentioned(self) -> frozenset[str]:
+        """Every name the file mentions (the heads of its dotted names)."""
+        return frozenset(name.partition(".")[0] for names in self._block_dotted
+                         for name in names)
+
     def unit_switches_mode(self, index: int) -> bool:
         """Whether a unit may set a model's mode: ``.eval()``, ``.train(...)``, or a model
         from ``from_pretrained`` (eval mode)."""
         return bool(self.units[index].callee_names & _MODE_METHODS)
 
     def unit_steps(self, index: int) -> bool:
-        """Whether a unit may run a training step: ``.step()``, ``.backward()``, a call given
-        a loss and an optimizer, ``fit()``/``train()``."""
+        """Whether a unit may run a training step: ``.step()``, ``.train_step()``,
+        ``.backward()``, a call given a loss and an optimizer, ``fit()``/``train()``."""
         unit = self.units[index]
         return bool(unit.callee_names & _STEP_METHODS) or any(
-            name.endswith("backward") for name in unit.callee_names) or any(
+            name.endswith(("backward", "step")) for name in unit.callee_names) or any(
             _passes_loss_and_optimizer(call) for call in unit.calls)
 
     def passes_loss_and_optimizer(self) -> bool:
@@ -694,34 +719,53 @@ class Sketch:
             return None
         if qualified in self._definitions:
             return self._definitions[qualified]
-        found = self._definitions[qualified] = self._follow(qualified)
+        found = self._definitions[qualified] = follow_import(self.path, qualified)
         return found
 
-    def _follow(self, qualified: str) -> tuple[str, Sketch | None, list[int] | None] | None:
-        assert self.path is not None
-        current, name = self.path, qualified
-        for _ in range(MAX_HOPS):
-            rest = name.lstrip(".")
-            inner, _, attr = rest.rpartition(".")
-            module = name[: len(name) - len(rest)] + inner
-            if not module or not attr:
+    def surely_plain(self, name: str, budget: int, seen: frozenset[str] = frozenset(),
+                     ) -> int | None:
+        """For a class defined once in this file: whether ``ModeDependence.is_plain`` finds it
+        plain and no torch module, as the number of other files its bases are read in (at
+        most ``budget``, the class lookups left to the analysis); None when that cannot be
+        told here. Each base is ``object``-like, a plain class defined once in this file, or
+        one of another project file (followed as ``project.lookup_class`` would)."""
+        defined = [bases for defined, bases, _ in self._class_bases if defined == name]
+        if len(defined) != 1 or self.star_modules or name in seen:
+            return None
+        hops = 0
+        for base in defined[0]:
+            if base is None:
                 return None
-            path = module_file(current, module)
-            other = _file_sketch(str(path)) if path is not None else None
-            if other is None:
+            if base in PLAIN_BASES:
+                continue
+            head, _, rest = base.partition(".")
+            if head not in self.aliases:
+                if base not in self.class_names:
+                    return None
+                inner = self.surely_plain(base, budget, seen | {name})
+                if inner is None:
+                    return None
+                hops = max(hops, inner)
+                continue
+            aliases = self.aliases[head]
+            if len(aliases) != 1 or budget < 1:
                 return None
-            units = other._top_units.get(attr)
-            if units:
-                return attr, other, units
-            if attr in other.class_names:
-                return attr, other, None
-            forwarded = other.aliases.get(attr)
-            if forwarded is None:
-                return None if other.star_modules else (attr, None, None)
-            if len(forwarded) != 1:
+            qualified = canonical(f"{next(iter(aliases))}.{rest}" if rest else next(iter(aliases)))
+            if (qualified.startswith("torch.") or is_module_base(qualified)
+                    or not qualified.rsplit(".", 1)[-1][:1].isupper()):
                 return None
-            current, name = str(path), next(iter(forwarded))
-        return None
+            assert self.path is not None
+            found = follow_import(self.path, qualified)
+            if found is None or found[1] is None or found[2] is not None:
+                return None
+            other_name, other = found[0], found[1]
+            if other_name in other.aliases:
+                return None
+            inner = other.surely_plain(other_name, budget - 1)
+            if inner is None:
+                return None
+            hops = max(hops, inner + 1)
+        return hops if hops <= budget else None
 
     def _may_be_module_class(self, name: str, depth: int = 0,
                              seen: frozenset[str] = frozenset()) -> bool:
@@ -749,7 +793,7 @@ class Sketch:
         resolved = self.resolve(base)
         if not resolved:
             # a builtin (`dict`, `Exception`) or a plain base; else a star import's name
-            return not (base in _PLAIN_BASES or (
+            return not (base in PLAIN_BASES or (
                 "." not in base and base in _BUILTIN_NAMES and not self.star_modules))
         for qualified in resolved:
             if is_module_base(qualified):
@@ -909,6 +953,71 @@ class Sketch:
 
 
 _LOADING = (b"load", b"pretrained", b"weights")
+
+
+Definition = tuple[str, "Sketch | None", "list[int] | None"]
+
+
+def follow_import(importer: str, qualified: str) -> Definition | None:
+    """What an imported name of a project module stands for there, following re-exports
+    as ``project._lookup`` does (see ``Sketch._project_definition``)."""
+    current, name = importer, qualified
+    for _ in range(MAX_HOPS):
+        rest = name.lstrip(".")
+        inner, _, attr = rest.rpartition(".")
+        module = name[: len(name) - len(rest)] + inner
+        if not module or not attr:
+            return None
+        path = module_file(current, module)
+        other = _file_sketch(str(path)) if path is not None else None
+        if other is None:
+            return None
+        units = other._top_units.get(attr)
+        if units:
+            return attr, other, units
+        if attr in other.class_names:
+            return attr, other, None
+        forwarded = other.aliases.get(attr)
+        if forwarded is None:
+            return None if other.star_modules else (attr, None, None)
+        if len(forwarded) != 1:
+            return None
+        current, name = str(path), next(iter(forwarded))
+    return None
+
+
+def helper_of(importer: str, qualified: str) -> tuple[Sketch, set[int]] | None:
+    """For an imported name that ``project.lookup_function`` resolves to a top-level
+    function of another project file: that file's sketch and the units the function may run
+    (its own, and the same-file helpers it calls)."""
+    found = follow_import(importer, qualified) if not qualified.startswith("torch.") else None
+    if found is None or found[1] is None or found[2] is None:
+        return None
+    return found[1], found[1]._closure(found[2])
+
+
+def surely_plain_class(importer: str, qualified: str, budget: int) -> str | None:
+    """For an imported name that ``project.lookup_class`` resolves to a class of another
+    project file that ``ModeDependence.is_plain`` would find plain, with at most ``budget``
+    class lookups: where it is defined (``Name (file.py:12)``); else None. Then that file is
+    not parsed by LibCST (plain processors, configs and mixins are most of the classes a
+    large project imports)."""
+    if qualified.startswith("torch."):
+        return None
+    found = follow_import(importer, qualified)
+    if found is None or found[1] is None or found[2] is not None:
+        return None
+    name, other = found[0], found[1]
+    if name in other.aliases or other.path is None or other.surely_plain(name, budget) is None:
+        return None
+    try:
+        with open(other.path, "rb") as handle:
+            source = handle.read()
+    except OSError:
+        return None
+    if len(source) > MAX_PARSED_BYTES:
+        return None  # project.parse does not read it: no class is found there
+    return where_class(name, Path(other.path), class_line(source, name))
 
 
 #: Sketches of files by path, with the digest of the bytes they were built from: a file the
