@@ -367,7 +367,8 @@ _PROJECT = {
         "import torch\nfrom models import Plain, Output\nfrom utils import get_logger, score\n"
         "log = get_logger()\n"
         "@torch.no_grad()\n"
-        "def predict(x, labels, val_data):\n"
+        "def predict(x, labels, val_data, new_config):\n"
+        "    settings = Output(new_config)\n"  # a plain class given a config builds no model
         "    out = Output(y=Plain()(x))\n"
         "    log.info(score(out['y'], labels))\n"
         "    return score(val_data, labels)\n"
@@ -440,3 +441,22 @@ def test_cross_file_rules_pass_the_byte_stage_only_for_project_imports(project: 
     assert not all(any(t in data for t in group) for group in missing_eval.requires)
     assert passes_prefilter(data, missing_eval, importer)
     assert not passes_prefilter(data, missing_eval)  # no path: no project to look in
+
+
+def test_a_scheduler_step_is_no_training_step(project: Path) -> None:
+    # DC008 needs a training step as the mode analysis records one: an optimizer's step,
+    # not a noise or learning-rate scheduler's
+    source = (
+        "import torch\nfrom utils import build\n"
+        "model = build()\nmodel.eval()\n"
+        "for t in scheduler.timesteps:\n"
+        "    latents = scheduler.step(model(latents), t, latents)\n"
+    )
+    path = project / "sample.py"
+    path.write_text(source)
+    rule = rule_by_code("DC008")
+    assert rule is not None
+    assert not rule.could_match(Sketch(ast.parse(source), str(path)))
+    stepped = source.replace("scheduler.step(", "optimizer.step(")
+    assert rule.could_match(Sketch(ast.parse(stepped), str(path)))
+    assert lint_path(str(path), WITH) == lint_path(str(path), WITHOUT)

@@ -395,6 +395,17 @@ class ModeDependence:
             return Imported(False, INDEPENDENT, where, source)  # a predictor wrapper: no model
         return None
 
+    def project_non_module(self, qualified: str) -> bool:
+        """Whether an imported name is a class of another project file that is no torch
+        module: it builds no model, whatever it is given (``FrozenDict(config)``)."""
+        if self.path is None or self.in_library or qualified.startswith("torch."):
+            return False
+        found = lookup_class(self.path, qualified)
+        if found is None:
+            return False
+        parsed, info = found
+        return not self._other(parsed, False).is_module(info)
+
     def _other(self, parsed: ProjectFile, in_library: bool) -> ModeDependence:
         return analysis_of(parsed, in_library)
 

@@ -755,7 +755,8 @@ class Walker:
                     for obj in built:
                         obj.defined = imported.where
                     return built
-        if qualified is not None and _config_constructor(qualified, call):
+        if qualified is not None and _config_constructor(qualified, call) and (
+                not self.owner.dependence.project_non_module(qualified)):
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
         return frozenset()

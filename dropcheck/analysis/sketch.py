@@ -602,7 +602,8 @@ class Sketch:
                         or name in mode_api.TRAIN_MODE_FACTORIES
                         or name.startswith(mode_api.TRAIN_MODE_FACTORIES_PREFIXES)
                         or name == "torch.nn.Module.train"
-                        or _maybe_config_constructor(name, call)
+                        or (_maybe_config_constructor(name, call)
+                            and not self._project_non_module(name))
                         or project(name)
                         or _library_module_class(name)):
                     found.add(unit)
@@ -631,17 +632,23 @@ class Sketch:
 
     def project_helpers_doing(self, does: Callable[[Sketch, int], bool],
                               tokens: tuple[bytes, ...]) -> set[int]:
-        """Units that call a name of another project file that may do something: for a
-        top-level function there, ``does(its file's sketch, unit)`` for a unit it may run;
-        for another name (a class, a name not followed), one of ``tokens`` in its file."""
+        """Units that call a name of another project file that may do something at the call:
+        for a top-level function there, ``does(its file's sketch, unit)`` for a unit it may
+        run; a class there does nothing at the call (the analysis builds it, it runs none of
+        its methods); for a name not followed, one of ``tokens`` in its file."""
         found: set[int] = set()
         for qualified, _, unit in self._resolved_calls:
             if unit in found:
                 continue
             for name in qualified:
-                helper = self._project_helper(name)
-                if (self._project_file_mentions(name, tokens) if helper is None
-                        else any(does(helper[0], i) for i in helper[1])):
+                definition = self._project_definition(name)
+                if definition is None:
+                    hit = self._project_file_mentions(name, tokens)
+                else:
+                    _, other, units = definition
+                    hit = other is not None and units is not None and any(
+                        does(other, i) for i in other._closure(units))
+                if hit:
                     found.add(unit)
                     break
         return found
@@ -673,16 +680,32 @@ class Sketch:
         return bool(self.units[index].callee_names & _MODE_METHODS)
 
     def unit_steps(self, index: int) -> bool:
-        """Whether a unit may run a training step: ``.step()``, ``.train_step()``,
-        ``.backward()``, a call given a loss and an optimizer, ``fit()``/``train()``."""
+        """Whether a unit may run a training step as the mode analysis records one
+        (``_step``): ``optimizer.step()`` (a receiver named like an optimizer or a scaler,
+        not ``scheduler.step()``), ``.backward()``, ``.train_step()``, a call given a loss
+        and an optimizer; or, in a function (whose summary its callers apply as a step),
+        ``trainer.fit()``/``trainer.train()``."""
         unit = self.units[index]
-        return bool(unit.callee_names & _STEP_METHODS) or any(
-            name.endswith(("backward", "step")) for name in unit.callee_names) or any(
-            _passes_loss_and_optimizer(call) for call in unit.calls)
+        helper = unit.name is not None
+        for call in unit.calls:
+            func = call.func
+            if type(func) is ast.Attribute:
+                method = func.attr
+                if method.endswith("backward") or method in _LOSS_STEPS or (
+                        helper and method in _FIT_METHODS):
+                    return True
+                if method == "step":
+                    name = (dotted(func.value) or "").rsplit(".", 1)[-1].lower()
+                    if any(hint in name for hint in mode_api.OPTIMIZER_NAME_HINTS):
+                        return True
+            if _passes_loss_and_optimizer(call):
+                return True
+        return False
 
-    def passes_loss_and_optimizer(self) -> bool:
-        """Whether a call is handed a loss and an optimizer (``loss_scaler(loss, opt)``)."""
-        return any(_passes_loss_and_optimizer(c) for unit in self.units for c in unit.calls)
+    def steps(self) -> bool:
+        """Whether any unit of the file may run a training step (``unit_steps``)."""
+        return any(self.unit_steps(i) for i in range(len(self.units)))
+
 
     def _project_name(self, qualified: str) -> bool:
         """Whether an imported name may be a class or function of another file of the
@@ -842,6 +865,20 @@ class Sketch:
         if units is None:
             return other._may_be_module_class(name)
         return bool(other._closure(units) & other._helper_sources)
+
+    def _project_non_module(self, qualified: str) -> bool:
+        """A class of another project file that surely is no torch module (as
+        ``ModeDependence.project_non_module`` finds it): it builds no model."""
+        found = self._project_definition(qualified)
+        if found is None or found[1] is None or found[2] is not None:
+            return False
+        name, other = found[0], found[1]
+        if other.path is None or other._may_be_module_class(name):
+            return False
+        try:
+            return os.path.getsize(other.path) <= MAX_PARSED_BYTES
+        except OSError:
+            return False
 
     def _project_nonfunction(self, qualified: str) -> bool:
         """``_project_source`` inside a helper of another file: a module class of a further
@@ -1123,7 +1160,8 @@ def _star_names(importer: str, module: str) -> dict[str, set[str]]:
 
 
 _MODE_METHODS = frozenset({"eval", "train", "from_pretrained"})
-_STEP_METHODS = frozenset({"step", "fit", "train"})
+_LOSS_STEPS = frozenset({"train_step", "training_step"})
+_FIT_METHODS = frozenset({"fit", "train"})
 
 
 def _passes_loss_and_optimizer(call: ast.Call) -> bool:

@@ -92,8 +92,7 @@ class TrainModeNotRestored(Rule):
         return not in_test_file(sketch) and (
             (sketch.calls_method("eval", "train", "from_pretrained")
              or bool(sketch.project_helpers_doing(Sketch.unit_switches_mode, _EVAL_TOKENS)))
-            and (sketch.calls_method_ending("step") or sketch.calls_method_ending("backward")
-                 or sketch.passes_loss_and_optimizer()
+            and (sketch.steps()
                  or bool(sketch.project_helpers_doing(Sketch.unit_steps, _STEP_TOKENS))))
 
     VALID = [
