@@ -213,7 +213,7 @@ def startup_files(files: Sequence[str]) -> tuple[str, str]:
     full: list[tuple[int, str]] = []
     for path in files[:: max(1, len(files) // 400)]:
         data = Path(path).read_bytes()
-        candidates = engine._candidates(data, options)
+        candidates = engine._candidates(data, options, path)
         if not candidates:
             unmatched.append((len(data), path))
             continue

@@ -61,7 +61,7 @@ def passes_prefilter(data: bytes, rule: RuleSpec, path: str | None = None) -> bo
     if rule.cross_file and path is not None:
         from dropcheck.analysis.layout import imports_project_module
 
-        return imports_project_module(path, data)
+        return imports_project_module(path, data, tuple(rule.cross_file))
     return False
 
 
@@ -85,6 +85,9 @@ def new_run() -> None:
     sketch = sys.modules.get("dropcheck.analysis.sketch")
     if sketch is not None:
         sketch.forget()
+    layout = sys.modules.get("dropcheck.analysis.layout")
+    if layout is not None:
+        layout.forget()
 
 
 def consulted() -> dict[str, str]:

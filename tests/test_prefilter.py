@@ -435,6 +435,11 @@ def test_cross_file_rules_pass_the_byte_stage_only_for_project_imports(project: 
     for source in (b"import os\nimport torch.nn as nn\n", b"from collections import deque\n",
                    b"x = 'no imports at all'\n"):
         assert not imports_project_module(importer, source), source
+    # a cross-file rule asks for a module whose file holds its tokens (a helper that loads)
+    loads = (b"load",)
+    assert imports_project_module(importer, b"from utils import restore\n", loads)
+    assert imports_project_module(importer, b"from pkg import make\n", loads)  # a package
+    assert not imports_project_module(importer, b"from models import Plain\n", loads)
     missing_eval = rule_by_code("DC001")
     assert missing_eval is not None and missing_eval.cross_file
     data = (project / "predict_restored.py").read_bytes()

@@ -81,23 +81,55 @@ def file_in(base: Path, parts: list[str]) -> Path | None:
 
 
 
-def imports_project_module(importer: str, data: bytes) -> bool:
+def imports_project_module(importer: str, data: bytes,
+                           tokens: tuple[bytes, ...] | None = None) -> bool:
     """Whether the file's bytes import a module of its own project (a relative import, or a
     module :func:`module_file` finds): what a helper of another file supplies may then
-    matter, although these bytes do not show it."""
+    matter, although these bytes do not show it. With ``tokens``, only a module whose file
+    contains one of them, or imports (re-exports) such a module in turn."""
+    return _imports_matching(importer, data, tokens, _REEXPORT_DEPTH)
+
+
+#: Re-exports followed from an imported module (a package ``__init__``) to the file holding
+#: the helper, as the analysis follows them (``MAX_HOPS`` in project.py).
+_REEXPORT_DEPTH = 4
+
+
+def _imports_matching(importer: str, data: bytes, tokens: tuple[bytes, ...] | None,
+                      depth: int) -> bool:
     for match in _IMPORT.finditer(data):
         source, names = match.group(1), match.group(2)
         modules = [source] if source is not None else [
             n.strip().split()[0] for n in names.split(b",") if n.strip()]
         for raw in modules:
             module = raw.decode("ascii", "replace")
-            if module.startswith("."):
+            if tokens is None and module.startswith("."):
                 return True
-            parts = module.split(".")
-            if any(module_file(importer, ".".join(parts[:i])) is not None
-                   for i in range(1, len(parts) + 1)):
-                return True
+            parts = module.lstrip(".").split(".") if module.strip(".") else []
+            dots = module[: len(module) - len(module.lstrip("."))]
+            candidates = [dots + ".".join(parts[:i]) for i in range(0 if dots else 1,
+                                                                    len(parts) + 1)]
+            for candidate in candidates:
+                path = module_file(importer, candidate) if candidate else None
+                if path is None:
+                    continue
+                # a package: `from pkg import helpers` may name any of its modules
+                if tokens is None or path.name == "__init__.py" or _file_matches(
+                        str(path), tokens, depth):
+                    return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_matches(path: str, tokens: tuple[bytes, ...], depth: int) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return True
+    if any(token in data for token in tokens):
+        return True
+    return depth > 0 and _imports_matching(path, data, tokens, depth - 1)
 
 
 def class_line(source: bytes, name: str) -> int | None:
@@ -110,3 +142,8 @@ def class_line(source: bytes, name: str) -> int | None:
 def where_class(name: str, path: Path, line: int | None) -> str:
     """How a message names where a class is defined: ``Net (models.py:12)``."""
     return f"{name} ({path.name}{f':{line}' if line else ''})"
+
+
+def forget() -> None:
+    """Drop what is known of files' contents (a new run: they may have changed)."""
+    _file_matches.cache_clear()

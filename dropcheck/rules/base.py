@@ -44,10 +44,10 @@ class Rule(cst.BatchableCSTVisitor):
     #: Pre-filter: every group must have at least one token occurring in the file's bytes.
     #: Must be a necessary condition for any finding (see tests/test_prefilter.py).
     requires: ClassVar[tuple[tuple[bytes, ...], ...]] = ()
-    #: Pre-filter: a file that imports a module of its own project also passes, without the
-    #: tokens, when a helper there may supply what they stand for (a model it loads); the
-    #: rule's ``could_match`` then reads that helper.
-    cross_file: ClassVar[bool] = False
+    #: Pre-filter: a file that imports a module of its own project whose file holds one of
+    #: these tokens (or re-exports such a module) also passes without ``requires``: a helper
+    #: there may supply what they stand for (a model it loads); ``could_match`` then reads it.
+    cross_file: ClassVar[tuple[bytes, ...]] = ()
     #: Options with their defaults, settable from configuration.
     options: ClassVar[Mapping[str, Any]] = {}
     #: Examples the generic test runs: VALID must give no finding of this rule; in INVALID

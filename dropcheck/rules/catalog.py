@@ -31,7 +31,7 @@ class RuleInfo:
     cls: str
     preview: bool = False
     requires: tuple[tuple[bytes, ...], ...] = ()
-    cross_file: bool = False
+    cross_file: tuple[bytes, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def load(self) -> type[Rule]:
@@ -45,7 +45,7 @@ CATALOG: tuple[RuleInfo, ...] = (
     RuleInfo(
         "DC001", "missing-eval", "dropcheck.rules.missing_eval", "MissingEval",
         requires=((b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad", b"weights", b"pretrained", b"data", b"Data", b"set", b"Set", b"_ds", b"_dl", b"_iter", b"batches", b"samples", b"\"val", b"'val", b"\"test", b"'test", b"\"dev", b"'dev", b"\"eval", b"'eval"),),
-        cross_file=True,
+        cross_file=(b"load", b"pretrained", b"weights", b"requires_grad"),
     ),
     RuleInfo(
         "DC002", "high-dropout-rate", "dropcheck.rules.high_dropout_rate", "HighDropoutRate",
@@ -123,7 +123,7 @@ def info_of(rule: type[Rule]) -> RuleInfo:
     """A rule class's entry as this table should hold it."""
     return RuleInfo(rule.code, rule.name, rule.__module__, rule.__qualname__,
                     preview=rule.preview, requires=tuple(tuple(g) for g in rule.requires),
-                    cross_file=rule.cross_file,
+                    cross_file=tuple(rule.cross_file),
                     options=dict(rule.options))
 
 
@@ -153,7 +153,7 @@ def render(rules: Sequence[type[Rule]]) -> str:
         if info.requires:
             lines.append(f"        requires={_literal(info.requires)},")
         if info.cross_file:
-            lines.append("        cross_file=True,")
+            lines.append(f"        cross_file={_literal(info.cross_file)},")
         if info.options:
             lines.append(f"        options={_literal(dict(info.options))},")
         lines.append("    ),")

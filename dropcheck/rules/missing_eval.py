@@ -111,14 +111,15 @@ class MissingEval(Rule):
     message = "Model runs forward for inference in training mode: call model.eval() first"
     # An inference context, weights loaded / frozen for a predict-style flow, or a loop over
     # evaluation data (test_loader, val_data, valid_dataset, loaders["valid"]); or an import
-    # of a project module, whose helper may load the model (`model = restore(path)`).
+    # of a project module whose helper may load the model (`model = restore(path)`): its file
+    # loads, freezes or asks for pretrained weights.
     requires = (
         (b"no_grad", b"inference_mode", b"set_grad_enabled", b"load", b"requires_grad",
          b"weights", b"pretrained", b"data", b"Data", b"set", b"Set", b"_ds", b"_dl",
          b"_iter", b"batches", b"samples", b'"val', b"'val", b'"test', b"'test", b'"dev',
          b"'dev", b'"eval', b"'eval"),
     )
-    cross_file = True
+    cross_file = (b"load", b"pretrained", b"weights", b"requires_grad")
 
     @classmethod
     def could_match(cls, sketch: Sketch) -> bool:
