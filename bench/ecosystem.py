@@ -134,12 +134,18 @@ def dropcheck_command() -> list[str]:
 
 
 def lint(root: Path, paths: Sequence[str]) -> tuple[list[dict[str, object]], float]:
-    command = [*dropcheck_command(), "--format", "json", "--select", "ALL", "--preview",
-               "--no-cache", *paths]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True,
+    findings = run_json([*dropcheck_command(), *paths], root)
+    return findings, time.perf_counter() - start
+
+
+def run_json(command: Sequence[str], root: Path, env: dict[str, str] | None = None,
+             ) -> list[dict[str, object]]:
+    """The findings of a dropcheck ``command`` (every rule, preview too, no cache, JSON),
+    run from ``root``; exits on a crash or output that is not one JSON document."""
+    command = [*command, "--format", "json", "--select", "ALL", "--preview", "--no-cache"]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env,
                             stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
     if result.returncode not in (0, 1, 2):
         sys.stderr.write(result.stderr[-4000:])
         raise SystemExit(f"dropcheck failed on {root} with exit status {result.returncode}")
@@ -148,7 +154,7 @@ def lint(root: Path, paths: Sequence[str]) -> tuple[list[dict[str, object]], flo
     except json.JSONDecodeError:
         sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
         raise SystemExit("dropcheck did not print one JSON document") from None
-    return findings, elapsed
+    return findings
 
 
 def key(project: str, path: str, line: object, code: object, cell: object = None) -> str:

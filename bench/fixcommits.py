@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ecosystem import MIRROR, Project, materialise
+from bench.ecosystem import MIRROR, Project, materialise, run_json
 
 HERE = Path(__file__).resolve().parent
 PINS = HERE / "fix-commits.txt"
@@ -133,18 +133,7 @@ def lint(root: Path, path: str, rule: str, checkout: Path) -> list[dict[str, obj
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(checkout.resolve()), *filter(None, [env.get("PYTHONPATH")])])
-    command = [sys.executable, "-m", "dropcheck", "--select", "ALL", "--preview", "--no-cache",
-               "--format", "json", path]
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
-    if result.returncode not in (0, 1, 2):
-        sys.stderr.write(result.stderr[-4000:])
-        raise SystemExit(f"dropcheck failed on {root / path} with status {result.returncode}")
-    try:
-        findings: list[dict[str, object]] = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
-        raise SystemExit("dropcheck did not print one JSON document") from None
+    findings = run_json([sys.executable, "-m", "dropcheck", path], root, env)
     return [f for f in findings if f.get("code") in (rule, "DC000")]
 
 

@@ -326,15 +326,8 @@ def test_engine_finds_the_same_visitor_methods_as_libcst() -> None:
 _PROJECT = {
     "pyproject.toml": "[project]\nname = 'demo'\n",
     "base.py": "import torch.nn as nn\nclass Base(nn.Module):\n    pass\n",
-    "models.py": (
-        "import torch.nn as nn\nfrom base import Base\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(4, 4)\n"
-        "        self.drop = nn.Dropout(0.1)\n"
-        "    def forward(self, x):\n"
-        "        return self.drop(self.fc(x))\n"
+    "models.py": _NET + (
+        "from base import Base\n"
         "class Derived(Base):\n"
         "    def __init__(self):\n"
         "        super().__init__()\n"

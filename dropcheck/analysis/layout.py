@@ -114,14 +114,16 @@ def _imports_matching(importer: str, data: bytes, tokens: tuple[bytes, ...] | No
                 if path is None:
                     continue
                 # a package: `from pkg import helpers` may name any of its modules
-                if tokens is None or path.name == "__init__.py" or _file_matches(
+                if tokens is None or path.name == "__init__.py" or file_matches(
                         str(path), tokens, depth):
                     return True
     return False
 
 
 @functools.lru_cache(maxsize=4096)
-def _file_matches(path: str, tokens: tuple[bytes, ...], depth: int) -> bool:
+def file_matches(path: str, tokens: tuple[bytes, ...], depth: int) -> bool:
+    """Whether a file holds one of ``tokens``, or (``depth`` > 0) imports a project module
+    that does, through at most ``depth`` re-exports; True when it cannot be read."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -146,4 +148,4 @@ def where_class(name: str, path: Path, line: int | None) -> str:
 
 def forget() -> None:
     """Drop what is known of files' contents (a new run: they may have changed)."""
-    _file_matches.cache_clear()
+    file_matches.cache_clear()

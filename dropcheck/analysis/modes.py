@@ -353,13 +353,19 @@ class ModelModes:
             found = self._tested[id(function)] = frozenset(names.names & params)
         return found
 
+    def _follows(self, qualified: str) -> bool:
+        """Whether a call of an imported name is read in another project file: not inside a
+        helper of another file already (helpers of further files stay unknown), not torch."""
+        return self.path is not None and FOREIGN_DEPTH[0] < _MAX_FOREIGN_DEPTH and (
+            not qualified.startswith("torch."))
+
     def imported_function(self, qualified: str,
                           ) -> tuple[ModelModes, cst.FunctionDef, str] | None:
         """A top-level function of another project file that an imported name stands for
         (``from utils import evaluate``), with the analysis of that file and where it is."""
-        if self.path is None or FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
-                qualified.startswith("torch.")):
+        if not self._follows(qualified):
             return None
+        assert self.path is not None
         found = lookup_function(self.path, qualified)
         if found is None:
             return None
@@ -375,9 +381,9 @@ class ModelModes:
         (``names``: the caller's bindings; a helper's summary also reads its own globals by
         name). Read on the CPython sketch of that file, so that the file is not parsed by
         LibCST for a helper that cannot matter (``get_logger()``, ``randn_tensor(...)``)."""
-        if self.path is None or FOREIGN_DEPTH[0] >= _MAX_FOREIGN_DEPTH or (
-                qualified.startswith("torch.")):
+        if not self._follows(qualified):
             return False
+        assert self.path is not None
         found = helper_of(self.path, qualified)
         if found is None:
             return False

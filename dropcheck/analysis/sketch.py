@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import functools
 import hashlib
 import os
 import sys
@@ -23,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 
-from dropcheck.analysis import library, mode_api
+from dropcheck.analysis import layout, library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
-from dropcheck.analysis.layout import class_line, where_class
+from dropcheck.analysis.layout import class_line, file_matches, where_class
 from dropcheck.analysis.mode_dependence import (
     PLAIN_BASES,
     is_torch_layer,
@@ -55,6 +54,10 @@ def dotted(node: ast.AST) -> str | None:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
+
+
+#: What an imported name stands for in its project file (see ``follow_import``).
+Definition = tuple[str, "Sketch | None", "list[int] | None"]
 
 
 class Unit:
@@ -115,7 +118,7 @@ class Sketch:
         self._top_units: dict[str, list[int]] = {}
         #: The strings of a literal ``__all__`` list or tuple (what a star import binds).
         self.exported: frozenset[str] | None = None
-        self._definitions: dict[str, tuple[str, Sketch | None, list[int] | None] | None] = {}
+        self._definitions: dict[str, Definition | None] = {}
         for stmt in tree.body:
             if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == "__all__"
@@ -290,10 +293,6 @@ class Sketch:
         """Whether any call's callee ends in one of ``methods`` (``x.train()``, an alias)."""
         return any(any(m in unit.callee_names for m in methods) for unit in self.units) or any(
             q.rsplit(".", 1)[-1] in methods for qs in self.aliases.values() for q in qs)
-
-    def calls_method_ending(self, suffix: str) -> bool:
-        """Whether any callee's last name ends with ``suffix`` (``manual_backward``)."""
-        return any(name.endswith(suffix) for unit in self.units for name in unit.callee_names)
 
     # -- layer flows (analysis/layers.py) -----------------------------------------------------
     @cached_property
@@ -628,7 +627,7 @@ class Sketch:
         ``tokens`` (the mode analysis applies what a helper of another file does, not what
         that helper's own helpers in further files do: its file's bytes tell)."""
         path = self._project_file(qualified)
-        return path is not None and _file_mentions(str(path), tokens)
+        return path is not None and file_matches(str(path), tokens, 0)
 
     def project_helpers_doing(self, does: Callable[[Sketch, int], bool],
                               tokens: tuple[bytes, ...]) -> set[int]:
@@ -732,7 +731,7 @@ class Sketch:
         return found[1], found[1]._closure(found[2])
 
     def _project_definition(self, qualified: str,
-                            ) -> tuple[str, Sketch | None, list[int] | None] | None:
+                            ) -> Definition | None:
         """What an imported name of a project module stands for there, following re-exports
         as ``project._lookup`` does: ``(name, sketch, units)`` for a top-level function,
         ``(name, sketch, None)`` for a class, ``(name, None, None)`` when that module defines
@@ -992,9 +991,6 @@ class Sketch:
 _LOADING = (b"load", b"pretrained", b"weights")
 
 
-Definition = tuple[str, "Sketch | None", "list[int] | None"]
-
-
 def follow_import(importer: str, qualified: str) -> Definition | None:
     """What an imported name of a project module stands for there, following re-exports
     as ``project._lookup`` does (see ``Sketch._project_definition``)."""
@@ -1070,7 +1066,7 @@ def forget() -> None:
     """Drop the cached sketches: called when a run starts (files may have changed since)."""
     _SKETCHES.clear()
     _STATS.clear()
-    _file_mentions.cache_clear()
+    layout.forget()
 
 
 def _digest(data: bytes) -> bytes:
@@ -1134,16 +1130,6 @@ def _file_sketch(path: str) -> Sketch | None:
         sketch = None
     _remember(path, digest, sketch)
     return sketch
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_mentions(path: str, tokens: tuple[bytes, ...]) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return True
-    return any(token in data for token in tokens)
 
 
 def _star_names(importer: str, module: str) -> dict[str, set[str]]:
