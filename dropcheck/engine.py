@@ -88,13 +88,27 @@ def new_run() -> None:
     layout = sys.modules.get("dropcheck.analysis.layout")
     if layout is not None:
         layout.forget()
-
-
-def consulted() -> dict[str, str]:
-    """analysis.project.consulted() (the other files the last lint read), without importing
-    the analysis when no file was analysed in this process."""
     project = sys.modules.get("dropcheck.analysis.project")
-    found: dict[str, str] = project.consulted() if project is not None else {}
+    if project is not None:
+        project.forget_answers()
+
+
+#: Files a forked child reported reading for the current lint (see _isolated).
+_REPORTED: dict[str, str] = {}
+
+
+def consulted(linted: str | None = None) -> dict[str, str]:
+    """The other files the last lint (of ``linted``) read, and answers about them read in
+    turn, by content hash (the result cache re-lints the file when one of them changes),
+    then forgets them. Imports nothing: a process that analysed no file has read none."""
+    found = dict(_REPORTED)
+    _REPORTED.clear()
+    project = sys.modules.get("dropcheck.analysis.project")
+    layout = sys.modules.get("dropcheck.analysis.layout")
+    direct: dict[str, str] = project.consulted() if project is not None else {}
+    found.update(direct)
+    if layout is not None and linted is not None:
+        found.update(layout.read_by(linted, direct))
     return found
 
 
@@ -383,7 +397,7 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
             faulthandler.disable()  # an expected crash here is a DC000, not a stack dump
             _limit_memory(ISOLATED_MEMORY)
             # the files it consulted travel with the findings (the cache must know them)
-            payload = pickle.dumps((function(), consulted()))
+            payload = pickle.dumps((function(), consulted(path)))
             with open(write_end, "wb") as pipe:
                 pipe.write(payload)
         except BaseException:
@@ -423,10 +437,7 @@ def _isolated(path: str, function: Callable[[], list[Finding]],
     if reason is None:
         try:
             findings, files = pickle.loads(b"".join(chunks))
-            if files:
-                from dropcheck.analysis import project
-
-                project.record(files)
+            _REPORTED.update(files)
             return list(findings)
         except Exception:
             reason = "the analysis process ended without a result"

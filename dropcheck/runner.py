@@ -144,7 +144,7 @@ def lint_paths(
                 continue
             consulted()
             result = lint_path(path, options)
-            deps = consulted()
+            deps = consulted(path)
         stats.linted += 1
         findings.extend(result)
         if cache is not None and st is not None and digest is not None:
@@ -198,8 +198,10 @@ def _light(path: str, options: LintOptions, expected: str | None) -> Outcome | N
     digest = content_hash(data)
     if digest == expected:
         return path, st, digest, None, {}
+    consulted()  # forget what an earlier lint in this process read
     findings = lint_light(path, data, options)
-    return None if findings is None else (path, st, digest, findings, {})
+    # what the byte stage read of other files (a helper file's loads) decides these too
+    return None if findings is None else (path, st, digest, findings, consulted(path))
 
 
 def lint_file(path: str, options: LintOptions, expected: str | None,
@@ -218,7 +220,7 @@ def lint_file(path: str, options: LintOptions, expected: str | None,
     result = lint_isolated(path, options, timeout) if isolate else lint_path(path, options)
     # the other files the findings depend on (a model class imported from models.py): the
     # cache entry holds their hashes, so that an edit there shows here on the next run
-    return path, st, digest, result, consulted()
+    return path, st, digest, result, consulted(path)
 
 
 def _serial(todo: Sequence[tuple[str, str | None]], options: LintOptions) -> Iterator[Outcome]:

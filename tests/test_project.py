@@ -90,6 +90,106 @@ def test_cache_follows_the_files_a_result_depends_on(tmp_path: Path) -> None:
     assert restored == first
 
 
+#: A prediction script whose model comes from a helper of another file. The helper first
+#: returns no model; then it loads one. Whether the script can have a finding is decided by
+#: the helper's file alone: by its bytes (no loading token at all), or by its CPython sketch
+#: (the file loads weights elsewhere, not in the helper), before any LibCST parse.
+_HELPER_VERSIONS = {
+    "bytes": ("def restore(path):\n    return None\n",
+              "import torch\nfrom models import Net\n"
+              "def restore(path):\n    model = Net()\n"
+              "    model.load_state_dict(torch.load(path))\n    return model\n"),
+    "sketch": ("import torch\nfrom models import Net\n"
+               "def restore(path):\n    return None\n"
+               "def weights(path):\n    return torch.load(path)\n",
+               "import torch\nfrom models import Net\n"
+               "def restore(path):\n    model = Net()\n"
+               "    model.load_state_dict(weights(path))\n    return model\n"
+               "def weights(path):\n    return torch.load(path)\n"),
+}
+
+
+@pytest.mark.parametrize("decided_by", sorted(_HELPER_VERSIONS))
+def test_cache_follows_files_the_pre_filter_read(tmp_path: Path, decided_by: str) -> None:
+    """A file the pre-filter skipped because of another file's contents is linted again when
+    that file changes (its cached "no findings" depended on it)."""
+    inert, loading = _HELPER_VERSIONS[decided_by]
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    (project / "models.py").write_text(textwrap.dedent("""\
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+                self.drop = nn.Dropout(0.3)
+
+            def forward(self, x):
+                return self.drop(self.fc(x))
+        """))
+    helper = project / "utils.py"
+    helper.write_text(inert)
+    (project / "predict.py").write_text(
+        "import torch\nfrom utils import restore\n"
+        "model = restore('w.pt')\n"
+        "print(model(torch.randn(2, 4)))\n")
+    cache = tmp_path / "cache"
+    first, _ = _run(project, cache)
+    assert ("predict.py", 4, "DC001") not in first
+    helper.write_text(loading)
+    edited, stats = _run(project, cache)
+    assert ("predict.py", 4, "DC001") in edited
+    # the same as a run without a cache
+    fresh, _ = _run(project, tmp_path / "fresh")
+    assert edited == fresh and stats.cached >= 1  # models.py stayed cached
+
+
+def test_a_long_lived_process_sees_an_edit_two_files_away(tmp_path: Path) -> None:
+    """The editor lints one buffer at a time in one process: what was concluded about
+    models.py from base.py must not outlive an edit of base.py (models.py unchanged)."""
+    from dropcheck.editor import Projects
+
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    base = project / "base.py"
+    noisy = textwrap.dedent("""\
+        import torch.nn as nn
+
+        class Base(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.drop = nn.Dropout(0.3)
+        """)
+    base.write_text(noisy)
+    (project / "models.py").write_text(textwrap.dedent("""\
+        import torch.nn as nn
+        from base import Base
+
+        class Net(Base):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+        """))
+    script = project / "predict.py"
+    source = ("import torch\nfrom models import Net\n"
+              "model = Net()\nmodel.load_state_dict(torch.load('w.pt'))\n"
+              "print(model(torch.randn(2, 4)))\n")
+    script.write_text(source)
+    projects = Projects([str(project)])
+
+    def codes() -> set[tuple[int, str]]:
+        return {(f.line, f.code) for f in projects.lint(str(script), source.encode()).findings}
+
+    assert (5, "DC001") in codes()
+    base.write_text(noisy.replace("nn.Dropout(0.3)", "nn.Identity()"))
+    assert (5, "DC001") not in codes()
+    base.write_text(noisy)
+    assert (5, "DC001") in codes()
+
+
 def test_classes_of_an_installed_package_are_read_from_its_source(tmp_path: Path) -> None:
     """A package that the shipped table does not cover, installed in the environment: its
     classes are read from its files (never imported)."""

@@ -13,7 +13,10 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+
+from dropcheck.cache import content_hash
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _MAX_LEVELS = 8
@@ -115,23 +118,66 @@ def _imports_matching(importer: str, data: bytes, tokens: tuple[bytes, ...] | No
                     continue
                 # a package: `from pkg import helpers` may name any of its modules
                 if tokens is None or path.name == "__init__.py" or file_matches(
-                        str(path), tokens, depth):
+                        str(path), tokens, depth, importer):
                     return True
     return False
 
 
-@functools.lru_cache(maxsize=4096)
-def file_matches(path: str, tokens: tuple[bytes, ...], depth: int) -> bool:
+def file_matches(path: str, tokens: tuple[bytes, ...], depth: int,
+                 importer: str | None = None) -> bool:
     """Whether a file holds one of ``tokens``, or (``depth`` > 0) imports a project module
-    that does, through at most ``depth`` re-exports; True when it cannot be read."""
+    that does, through at most ``depth`` re-exports; True when it cannot be read. The answer
+    depends on that file (and those it imports): recorded as read by ``importer``."""
+    found = _file_matches(path, tokens, depth)
+    if importer is not None:
+        note_read(importer, path)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_matches(path: str, tokens: tuple[bytes, ...], depth: int) -> bool:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return True
+    note_read(None, path, data)
     if any(token in data for token in tokens):
         return True
     return depth > 0 and _imports_matching(path, data, tokens, depth - 1)
+
+
+# -- what a file's findings depend on (the result cache re-lints it when one of them changes) --
+#: Content hashes of the other files read in this run.
+_HASHES: dict[str, str] = {}
+#: ``a -> {b, ...}``: an answer about file a read file b (its sketch, its bytes, its LibCST
+#: tree). Answers are cached for a run, so a file's findings depend on everything reachable
+#: from it here, also through answers another file's lint asked for first.
+_READS: dict[str, set[str]] = {}
+
+
+def note_read(importer: str | None, path: str, data: bytes | str | None = None) -> None:
+    """Record that ``importer``'s analysis read ``path``; ``data``: its bytes, or their
+    :func:`content_hash`, when they were read now."""
+    if data is not None:
+        _HASHES[path] = data if isinstance(data, str) else content_hash(data)
+    if importer and importer != path:
+        _READS.setdefault(importer, set()).add(path)
+
+
+def read_by(linted: str, also: Iterable[str] = ()) -> dict[str, str]:
+    """The other files ``linted``'s findings depend on, with their content hashes: what its
+    lint read, and what answers about those files read in turn (``also``: more files the
+    lint read directly)."""
+    todo = [linted, *also]
+    seen = set(todo)
+    while todo:
+        for other in _READS.get(todo.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    seen.discard(linted)
+    return {path: _HASHES[path] for path in seen if path in _HASHES}
 
 
 def class_line(source: bytes, name: str) -> int | None:
@@ -148,4 +194,6 @@ def where_class(name: str, path: Path, line: int | None) -> str:
 
 def forget() -> None:
     """Drop what is known of files' contents (a new run: they may have changed)."""
-    file_matches.cache_clear()
+    _file_matches.cache_clear()
+    _HASHES.clear()
+    _READS.clear()

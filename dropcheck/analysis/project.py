@@ -17,7 +17,6 @@ the result cache.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +30,9 @@ from dropcheck.analysis import library
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
-from dropcheck.analysis.layout import class_line, file_in, module_file
+from dropcheck.analysis.layout import class_line, file_in, module_file, note_read
 from dropcheck.analysis.statements import walk_statements
+from dropcheck.cache import content_hash
 
 if TYPE_CHECKING:
     from dropcheck.analysis.context import FileContext
@@ -126,9 +126,14 @@ def consulted() -> dict[str, str]:
     return found
 
 
-def record(files: dict[str, str]) -> None:
-    """Files a child process consulted for the current lint (see engine._isolated)."""
-    _CONSULTED.update(files)
+def forget_answers() -> None:
+    """A run starts: other files may have changed, so what was concluded about a parsed file
+    from the files it imports is dropped (its parse stays: checked against its bytes)."""
+    _CONSULTED.clear()  # else a file read by the last lint would not be read again
+    for _, parsed in _FILES.values():
+        if parsed is not None:
+            parsed.analyses.clear()
+            parsed.__dict__.pop("context", None)
 
 
 def parse(path: Path) -> ProjectFile | None:
@@ -143,8 +148,9 @@ def parse(path: Path) -> ProjectFile | None:
         data = path.read_bytes()
     except OSError:
         return None
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = content_hash(data)
     _CONSULTED[str(path)] = digest
+    note_read(None, str(path), digest)
     cached = _FILES.get(path)
     if cached is not None and cached[0] == digest:
         return cached[1]
@@ -194,6 +200,7 @@ def star_names(importer: str, module: str) -> dict[str, str]:
     if path is None:
         return {}
     parsed = parse(path)
+    note_read(importer, str(path))
     if parsed is None:
         return {}
     names = {local: qualified for local, qualified in parsed.imports.aliases.items()
@@ -261,6 +268,7 @@ def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | N
         if path is None:
             return None
         parsed = parse(path)
+        note_read(current, str(path))
         if parsed is None:
             return None
         if attr in (parsed.functions if functions else parsed.classes.by_name):

@@ -25,7 +25,7 @@ from pathlib import Path
 from dropcheck.analysis import layout, library, mode_api
 from dropcheck.analysis.classes import is_module_base
 from dropcheck.analysis.imports import canonical
-from dropcheck.analysis.layout import class_line, file_matches, where_class
+from dropcheck.analysis.layout import class_line, file_matches, note_read, where_class
 from dropcheck.analysis.mode_dependence import (
     PLAIN_BASES,
     is_torch_layer,
@@ -627,7 +627,7 @@ class Sketch:
         ``tokens`` (the mode analysis applies what a helper of another file does, not what
         that helper's own helpers in further files do: its file's bytes tell)."""
         path = self._project_file(qualified)
-        return path is not None and file_matches(str(path), tokens, 0)
+        return path is not None and file_matches(str(path), tokens, 0, self.path)
 
     def project_helpers_doing(self, does: Callable[[Sketch, int], bool],
                               tokens: tuple[bytes, ...]) -> set[int]:
@@ -1002,7 +1002,7 @@ def follow_import(importer: str, qualified: str) -> Definition | None:
         if not module or not attr:
             return None
         path = module_file(current, module)
-        other = _file_sketch(str(path)) if path is not None else None
+        other = _file_sketch(str(path), current) if path is not None else None
         if other is None:
             return None
         units = other._top_units.get(attr)
@@ -1093,13 +1093,21 @@ def sketch_for(path: str | None, data: bytes, tree: ast.Module) -> Sketch:
     return sketch
 
 
-def _file_sketch(path: str) -> Sketch | None:
+def _file_sketch(path: str, importer: str) -> Sketch | None:
     """The sketch of another project file (a helper's), from its bytes on disk: one CPython
-    parse per file and run, not a LibCST one."""
+    parse per file and run, not a LibCST one. ``importer``'s findings now depend on it."""
     try:
         stat = os.stat(path)
     except OSError:
         return None
+    sketch = _sketch_on_disk(path, stat)
+    digest = _STATS.get(path)
+    if digest is not None:
+        note_read(importer, path, digest[2].hex())
+    return sketch
+
+
+def _sketch_on_disk(path: str, stat: os.stat_result) -> Sketch | None:
     known = _STATS.get(path)
     data: bytes | None = None
     if known is not None and known[:2] == (stat.st_mtime_ns, stat.st_size):
@@ -1137,7 +1145,7 @@ def _star_names(importer: str, module: str) -> dict[str, set[str]]:
     import *`` may bind in ``importer`` when ``module`` is a project file (its public
     imported names, limited by a literal ``__all__``)."""
     path = module_file(importer, module)
-    other = _file_sketch(str(path)) if path is not None else None
+    other = _file_sketch(str(path), importer) if path is not None else None
     if other is None:
         return {}
     exported = other.exported
