@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import libcst as cst
-
 from dropcheck.analysis.context import FileContext
+from dropcheck.analysis.parsing import parse_module
 from dropcheck.analysis.sketch import sketch_for
 from dropcheck.cst_pass import _positions, lint_module
 from dropcheck.engine import passes_prefilter
@@ -94,7 +93,7 @@ def run(files: Sequence[str], rules: Sequence[type[Rule]]) -> tuple[dict[str, fl
             continue
         parsed_bytes += size
         parsed_files += 1
-        module = cst.parse_module(data)
+        module = parse_module(data)
         clock.lap("libcst parse")
         context = FileContext(path, module)
         reports, _ = lint_module(path, module, [r(context) for r in chosen], context)

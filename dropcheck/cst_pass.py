@@ -18,6 +18,7 @@ import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from dropcheck.analysis.context import FileContext
+from dropcheck.analysis.parsing import parse_module
 from dropcheck.analysis.walk import child_nodes
 from dropcheck.encoding import detect_encoding
 from dropcheck.findings import Finding, Fix, not_analysed
@@ -192,7 +193,7 @@ def lint_parsed(
     try:
         # The encoding as CPython finds it (lone-CR line ends included), not LibCST's guess.
         config = cst.PartialParserConfig(encoding=detect_encoding(data))
-        module = cst.parse_module(data, config=config)
+        module = parse_module(data, config)
     except cst.ParserSyntaxError as error:
         return [_syntax_error(path, data, error)]
     except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:

@@ -31,6 +31,7 @@ from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.layout import class_line, file_in, module_file, note_read
+from dropcheck.analysis.parsing import parse_module
 from dropcheck.analysis.statements import walk_statements
 from dropcheck.cache import content_hash
 
@@ -157,7 +158,7 @@ def parse(path: Path) -> ProjectFile | None:
     parsed: ProjectFile | None = None
     if len(data) <= MAX_PARSED_BYTES:
         try:
-            parsed = ProjectFile(path, cst.parse_module(data), data)
+            parsed = ProjectFile(path, parse_module(data), data)
         except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
             parsed = None
     _FILES[path] = (digest, parsed)
