@@ -333,29 +333,35 @@ def _in_pool(
 def _chunks(
     todo: Sequence[tuple[str, str | None]], jobs: int
 ) -> list[list[tuple[str, str | None]]]:
-    """Work units for the pool, largest files first and of similar total size, so that no
-    worker is left with a big file while the others idle at the end (output is sorted
-    afterwards, so the order does not show)."""
-    sizes = []
+    """Work units for the pool, of similar total size. A chunk holds neighbouring files (in
+    path order): files of one package import the same models and helpers, which a worker
+    then reads once rather than each worker once. The chunks holding the largest files go
+    first, so that no worker is left with a big file while the others idle at the end
+    (output is sorted afterwards, so the order does not show)."""
+    sizes: dict[str, int] = {}
     for path, _ in todo:
         try:
-            sizes.append(os.stat(path).st_size)
+            sizes[path] = os.stat(path).st_size
         except OSError:
-            sizes.append(0)
-    order = sorted(range(len(todo)), key=lambda i: (-sizes[i], todo[i][0]))
-    budget = max(1, sum(sizes) // (jobs * 16))
+            sizes[path] = 0
+    budget = max(1, sum(sizes.values()) // (jobs * 16))
     chunks: list[list[tuple[str, str | None]]] = []
     current: list[tuple[str, str | None]] = []
     weight = 0
-    for index in order:
-        current.append(todo[index])
-        weight += sizes[index]
-        if weight >= budget or len(current) >= 16:
+    for item in sorted(todo, key=lambda item: item[0]):
+        current.append(item)
+        weight += sizes[item[0]]
+        if weight >= budget or len(current) >= _CHUNK_FILES:
             chunks.append(current)
             current, weight = [], 0
     if current:
         chunks.append(current)
+    chunks.sort(key=lambda chunk: -max(sizes[path] for path, _ in chunk))
     return chunks
+
+
+#: Files per chunk at most: a chunk's outcomes come back together.
+_CHUNK_FILES = 64
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
