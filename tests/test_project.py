@@ -294,6 +294,10 @@ _SHORTCUTS = {
     "config.py": "class BaseConfig:\n    pass\nclass Config(BaseConfig):\n    pass\n",
     "outputs.py": "from collections import OrderedDict\nclass Output(OrderedDict):\n    pass\n",
     "logs.py": "import logging\ndef get_logger(name):\n    return logging.getLogger(name)\n",
+    # neither modules nor plain: torch's Dataset two files away, a builtin base
+    "data.py": "from torch.utils.data import Dataset\nclass Base(Dataset):\n    pass\n",
+    "sets.py": ("from data import Base\nclass Digits(Base):\n    pass\n"
+                "class Record(dict):\n    pass\n"),
     "state.py": (
         "model = None\n"
         "def freeze():\n    model.eval()\n"  # a global of its own file, by name
@@ -318,8 +322,9 @@ _SHORTCUTS = {
     ),
     "predict.py": (
         "import torch\nfrom layers import Net, Small\nfrom logs import get_logger\n"
-        "from state import freeze\n"
+        "from state import freeze\nfrom sets import Digits, Record\n"
         "log = get_logger(__name__)\n"
+        "data, record = Digits(), Record(x=1)\n"
         "model = Small()\n"
         "model.load_state_dict(torch.load('w.pt'))\n"
         "with torch.no_grad():\n"
@@ -351,15 +356,17 @@ def test_helpers_and_plain_classes_read_on_sketches_change_no_finding(
         return sorted((Path(f.path).name, f.line, f.code, f.message) for f in found), parsed
 
     with_shortcuts, parsed = run()
-    # the logger helper and the plain config class were read on sketches only
-    assert "logs.py" not in parsed and "config.py" not in parsed
+    # the logger helper, the plain config class and the datasets were read on sketches only
+    assert not {"logs.py", "config.py", "sets.py", "data.py"} & parsed
     assert "outputs.py" in parsed  # OrderedDict: is_plain must look, the sketch cannot tell
     monkeypatch.setattr(modes.ModelModes, "inert_helper", lambda self, q, names: False)
     monkeypatch.setattr(project, "_surely_not", lambda importer, q, function: False)
     monkeypatch.setattr(sketch, "surely_plain_class", lambda importer, q, budget: None)
+    monkeypatch.setattr(sketch, "surely_opaque_class", lambda importer, q, budget: False)
+    monkeypatch.setattr(sketch, "surely_non_module_class", lambda importer, q: False)
     without, parsed = run()
-    assert {"logs.py", "config.py"} <= parsed
+    assert {"logs.py", "config.py", "sets.py", "data.py"} <= parsed
     assert with_shortcuts == without
     # Net (dropout) loaded and run under no_grad; Small has no mode-dependent layer
     assert [(name, line, code) for name, line, code, _ in without] == [
-        ("predict.py", 14, "DC001")]
+        ("predict.py", 16, "DC001")]

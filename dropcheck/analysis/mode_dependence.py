@@ -364,13 +364,19 @@ class ModeDependence:
         if self.in_library:
             found = lookup_library_class(qualified, self.path)
         else:
-            from dropcheck.analysis.sketch import surely_plain_class  # it imports this module
+            from dropcheck.analysis.sketch import (  # it imports this module
+                surely_opaque_class,
+                surely_plain_class,
+            )
 
-            plain = surely_plain_class(self.path, qualified, _MAX_DEPTH - _DEPTH[0])
+            budget = _MAX_DEPTH - _DEPTH[0]
+            plain = surely_plain_class(self.path, qualified, budget)
             if plain is not None:
                 # a plain class (a processor, a config) as is_plain would find it, told by
                 # the CPython sketches of its files without parsing them with LibCST
                 return Imported(False, INDEPENDENT, plain, source)
+            if surely_opaque_class(self.path, qualified, budget):
+                return None  # neither a module nor plain (a dataset), told there too
             found = lookup_class(self.path, qualified)
             if found is None and not qualified.startswith("."):
                 entry = library.table_class(qualified)
@@ -400,6 +406,10 @@ class ModeDependence:
         module: it builds no model, whatever it is given (``FrozenDict(config)``)."""
         if self.path is None or self.in_library or qualified.startswith("torch."):
             return False
+        from dropcheck.analysis.sketch import surely_non_module_class  # it imports this module
+
+        if surely_non_module_class(self.path, qualified):
+            return True  # told by the CPython sketches, without a LibCST parse
         found = lookup_class(self.path, qualified)
         if found is None:
             return False

@@ -131,4 +131,9 @@ def _readable_class(dependence: ModeDependence, qualified: str) -> bool:
     taken to be no model class (``ToTensor``, ``Image``)."""
     if library.table_class(qualified) is not None:
         return True
-    return dependence.path is not None and lookup_class(dependence.path, qualified) is not None
+    if dependence.path is None:
+        return False
+    from dropcheck.analysis.sketch import project_class  # it imports the analysis
+
+    return project_class(dependence.path, qualified) or lookup_class(
+        dependence.path, qualified) is not None

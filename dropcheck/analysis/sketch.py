@@ -789,6 +789,42 @@ class Sketch:
             hops = max(hops, inner + 1)
         return hops if hops <= budget else None
 
+    def surely_opaque(self, name: str, budget: int, seen: frozenset[str] = frozenset(),
+                      ) -> bool:
+        """For a class defined once in this file: whether ``ModeDependence`` surely finds it
+        neither a torch module nor plain, so that it tells nothing of it (``_imported`` is
+        None): no base may be a module, and one base surely is not plain. Such a base is a
+        name from torch that is no module (``torch.utils.data.Dataset``), one no import binds
+        (``dict``, ``Exception``), a lower-case name, or such a class of this file or (at most
+        ``budget`` files away) of another project file: ``Planetoid`` -> ``InMemoryDataset``
+        -> ``Dataset`` -> torch's ``Dataset``."""
+        defined = [bases for defined, bases, _ in self._class_bases if defined == name]
+        if (len(defined) != 1 or name in seen or self.star_modules
+                or self._may_be_module_class(name)):
+            return False
+        for base in defined[0]:
+            if base is None or base in PLAIN_BASES:
+                continue  # (None: a module base may be, which _may_be_module_class rules out)
+            head, _, rest = base.partition(".")
+            if head not in self.aliases:
+                if base not in self.class_names:
+                    return True  # no import binds it: is_plain finds no class behind it
+                if self.surely_opaque(base, budget, seen | {name}):
+                    return True
+                continue
+            aliases = self.aliases[head]
+            if len(aliases) != 1:
+                continue
+            qualified = canonical(f"{next(iter(aliases))}.{rest}" if rest else next(iter(aliases)))
+            if qualified.startswith("torch.") or not qualified.rsplit(".", 1)[-1][:1].isupper():
+                return True  # imported_class tells nothing of it
+            if budget < 1 or self.path is None:
+                continue
+            found = _defined_class(follow_import(self.path, qualified))
+            if found is not None and found[1].surely_opaque(found[0], budget - 1):
+                return True
+        return False
+
     def _may_be_module_class(self, name: str, depth: int = 0,
                              seen: frozenset[str] = frozenset()) -> bool:
         """Whether a class this file defines may be a torch module (as ``ClassIndex`` and
@@ -868,16 +904,8 @@ class Sketch:
     def _project_non_module(self, qualified: str) -> bool:
         """A class of another project file that surely is no torch module (as
         ``ModeDependence.project_non_module`` finds it): it builds no model."""
-        found = self._project_definition(qualified)
-        if found is None or found[1] is None or found[2] is not None:
-            return False
-        name, other = found[0], found[1]
-        if other.path is None or other._may_be_module_class(name):
-            return False
-        try:
-            return os.path.getsize(other.path) <= MAX_PARSED_BYTES
-        except OSError:
-            return False
+        found = _defined_class(self._project_definition(qualified))
+        return found is not None and not found[1]._may_be_module_class(found[0])
 
     def _project_nonfunction(self, qualified: str) -> bool:
         """``_project_source`` inside a helper of another file: a module class of a further
@@ -1037,20 +1065,60 @@ def surely_plain_class(importer: str, qualified: str, budget: int) -> str | None
     large project imports)."""
     if qualified.startswith("torch."):
         return None
-    found = follow_import(importer, qualified)
-    if found is None or found[1] is None or found[2] is not None:
+    found = _defined_class(follow_import(importer, qualified))
+    if found is None or found[1].surely_plain(found[0], budget) is None:
         return None
-    name, other = found[0], found[1]
-    if name in other.aliases or other.path is None or other.surely_plain(name, budget) is None:
-        return None
+    name, path = found[0], found[1].path
+    assert path is not None
     try:
-        with open(other.path, "rb") as handle:
+        with open(path, "rb") as handle:
             source = handle.read()
     except OSError:
         return None
-    if len(source) > MAX_PARSED_BYTES:
-        return None  # project.parse does not read it: no class is found there
-    return where_class(name, Path(other.path), class_line(source, name))
+    return where_class(name, Path(path), class_line(source, name))
+
+
+def surely_opaque_class(importer: str, qualified: str, budget: int) -> bool:
+    """For an imported name that ``project.lookup_class`` resolves to a class of another
+    project file: whether ``ModeDependence._imported`` surely finds nothing to tell of it
+    (see ``Sketch.surely_opaque``), told without parsing that file with LibCST."""
+    if qualified.startswith("torch."):
+        return False
+    found = _defined_class(follow_import(importer, qualified))
+    return found is not None and found[1].surely_opaque(found[0], budget)
+
+
+def surely_non_module_class(importer: str, qualified: str) -> bool:
+    """For an imported name that ``project.lookup_class`` resolves to a class of another
+    project file: whether it surely is no torch module (``ModeDependence.is_module``)."""
+    if qualified.startswith("torch."):
+        return False
+    found = _defined_class(follow_import(importer, qualified))
+    return found is not None and not found[1]._may_be_module_class(found[0])
+
+
+def project_class(importer: str, qualified: str) -> bool:
+    """Whether ``project.lookup_class`` surely finds a class of another project file for
+    an imported name (told on sketches; False: it may not)."""
+    return not qualified.startswith("torch.") and _defined_class(
+        follow_import(importer, qualified)) is not None
+
+
+def _defined_class(found: Definition | None) -> tuple[str, Sketch] | None:
+    """The class (its name, its file's sketch) that ``project.lookup_class`` finds for what
+    ``follow_import`` found: a class of a file that ``project.parse`` reads, not imported
+    there under the same name too."""
+    if found is None or found[1] is None or found[2] is not None:
+        return None
+    name, other = found[0], found[1]
+    if name in other.aliases or other.path is None:
+        return None
+    try:
+        if os.path.getsize(other.path) > MAX_PARSED_BYTES:
+            return None  # project.parse does not read it: no class is found there
+    except OSError:
+        return None
+    return name, other
 
 
 #: Sketches of files by path, with the digest of the bytes they were built from: a file the
