@@ -212,6 +212,13 @@ def _parse_and_select(
     """CPython's verdict on the file, and the rules that may report on it: with the
     pre-filter, those whose ``could_match`` holds on a sketch of CPython's tree (LibCST, ~10x
     dearer, then parses only files some rule may report on)."""
+    if prefilter and rules and path is not None:
+        from dropcheck.analysis.sketch import known_sketch
+
+        # read already, as another linted file's import: CPython parsed these very bytes
+        known = known_sketch(path, data)
+        if known is not None:
+            return None, [rule for rule in loaded(rules) if _could_match(rule, known)]
     tree, rejected = _cpython_parse(data)
     if tree is None or not prefilter or not rules:
         return rejected, list(rules)

@@ -458,3 +458,26 @@ def test_a_scheduler_step_is_no_training_step(project: Path) -> None:
     stepped = source.replace("scheduler.step(", "optimizer.step(")
     assert rule.could_match(Sketch(ast.parse(stepped), str(path)))
     assert lint_path(str(path), WITH) == lint_path(str(path), WITHOUT)
+
+
+def test_a_file_sketched_as_an_import_is_not_parsed_again(project: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    """A file the run read as another file's import (its sketch) is not parsed by CPython
+    again when it is linted itself; its findings are those of a fresh lint."""
+    import dropcheck.analysis.sketch as sketch
+    import dropcheck.engine as engine
+
+    helper = str(project / "utils.py")
+    sketch.forget()
+    fresh = lint_path(helper, WITH)
+    sketch.forget()
+    lint_path(str(project / "predict_restored.py"), WITH)  # reads utils.py's sketch
+    parsed: list[bytes] = []
+    real = engine._cpython_parse
+    monkeypatch.setattr(engine, "_cpython_parse", lambda data: parsed.append(data) or real(data))
+    assert lint_path(helper, WITH) == fresh
+    assert not parsed
+    (project / "utils.py").write_text("import torch\n")  # other bytes: parsed as usual
+    lint_path(helper, WITH)
+    assert parsed

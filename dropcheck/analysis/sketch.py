@@ -1147,6 +1147,13 @@ def _remember(path: str, digest: bytes, sketch: Sketch | None) -> None:
     _SKETCHES[path] = (digest, sketch)
 
 
+def known_sketch(path: str, data: bytes) -> Sketch | None:
+    """The sketch of ``data`` as the file ``path``, when this run built one already (as
+    another file's import); None otherwise."""
+    cached = _SKETCHES.get(path)
+    return cached[1] if cached is not None and cached[0] == _digest(data) else None
+
+
 def sketch_for(path: str | None, data: bytes, tree: ast.Module) -> Sketch:
     """The sketch of a file being linted (``tree`` parsed from ``data``), shared with the
     lookups of other files that import it when ``data`` is what the disk holds."""
