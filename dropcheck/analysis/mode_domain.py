@@ -171,6 +171,9 @@ class FlowResult:
     #: A training step anywhere in the unit (directly or through a same-file helper, or an
     #: unknown ``fit``/``train`` call).
     has_training: bool = False
+    #: Training the unit does where no step is recorded (``trainer.fit(model)``): where it
+    #: trains is not known.
+    untracked_training: bool = False
     #: Statement order of each eval/train source node.
     orders: dict[int, int] = field(default_factory=dict)
     #: Loop nodes lexically containing each statement order.
@@ -333,9 +336,15 @@ def _evaluation_loader(loop: cst.For) -> bool:
 
 def evaluation_forward(forward: Forward, result: FlowResult) -> bool:
     """A forward for evaluation: under no_grad, or (pre-0.4 style) in a loop over an
-    evaluation loader in a flow that never trains."""
-    return forward.inference is not None or (
-        forward.eval_loop is not None and not result.has_training)
+    evaluation loader in which nothing trains: a flow that never trains, or the test loop
+    of an epoch loop whose training steps all run outside it (in the training loop)."""
+    if forward.inference is not None:
+        return True
+    loop = forward.eval_loop
+    if loop is None:
+        return False
+    return not result.has_training or (not result.untracked_training and not any(
+        any(node is loop for node in step.loops) for step in result.steps))
 
 
 def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:

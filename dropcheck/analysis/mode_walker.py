@@ -695,10 +695,7 @@ class Walker:
         if method == "prepare" and not receiver and len(args) == 1:
             return args[0]  # model = accelerator.prepare(model): the same module, wrapped
         if method in ("fit", "train") and not receiver:
-            # trainer.fit(model) / trainer.train(): training happens somewhere
-            self.result.has_training = True
-            self._touch_unknown(args, call, state)
-            return frozenset()
+            return self._fit(call, args, state)  # trainer.fit(model) / trainer.train()
         if method == "from_pretrained":
             obj = self._object(call, Origin.PRETRAINED, UNKNOWN_DEPENDENCE)
             state.modes[obj] = frozenset({self._fact(Mode.EVAL, call)})
@@ -916,6 +913,10 @@ class Walker:
         if method == "eval":
             self._change(call, func.value, receiver, Mode.EVAL, state)
             return receiver
+        if method == "fit" and any(args):
+            # a trainer handed in (`trainer.fit(model)`): the receiver's own mode as before
+            state.set_mode(receiver, frozenset({self._fact(Mode.UNKNOWN, call)}))
+            return self._fit(call, args, state)
         if method == "train":
             self._change(call, func.value, receiver, self._train_arg(call, 0), state)
             return receiver
@@ -1045,6 +1046,17 @@ class Walker:
         for record in self.result.train_calls.values():
             if record.objects & all_trained.keys():
                 record.trained = True
+
+    def _fit(self, call: cst.Call, args: list[frozenset[ModelObject]], state: State,
+             ) -> frozenset[ModelObject]:
+        """``trainer.fit(model)``, ``trainer.train()``: training happens somewhere in there."""
+        self.result.has_training = self.result.untracked_training = True
+        passed = frozenset().union(*args)
+        for record in self.result.train_calls.values():
+            if record.objects & passed:
+                record.trained = True  # `net.train(); trainer.fit(net)`: no MC dropout
+        self._touch_unknown(args, call, state)
+        return frozenset()
 
     def _touch_unknown(self, args: list[frozenset[ModelObject]], call: cst.Call,
                        state: State) -> None:

@@ -220,9 +220,10 @@ class MissingEval(Rule):
             where = f"in {forward.via}, which disables grad (that does not switch modes)"
             inference = None
         elif forward.inference is None and forward.eval_loop is not None and (
-                not result.has_training):
+                evaluation_forward(forward, result)):
             loader = " ".join(module.code_for_node(forward.eval_loop.iter).split())
-            where = (f"over `{loader[:40]}` in a flow with no training step (an evaluation "
+            steps = "a flow" if not result.has_training else "a loop"
+            where = (f"over `{loader[:40]}` in {steps} with no training step (an evaluation "
                      "phase, even without no_grad)")
         elif forward.inference is None:
             where = "after its trained weights are loaded, in a flow with no training step"
