@@ -251,6 +251,31 @@ def _library_module_file(importer: str, module: str) -> Path | None:
     return file_in(folder, rest.split(".") if rest else [])
 
 
+def _hop(importer: str, path: Path, attr: str, functions: bool,
+         ) -> tuple[str | None, list[str]] | None:
+    """For a file that surely does not define ``attr`` (told by its CPython sketch): where
+    its imports forward the name (the alias, and the star-imported modules), as its LibCST
+    parse would tell; no LibCST parse of a package ``__init__`` that only re-exports. None:
+    the file may define it, or the sketch cannot mirror the parse (then it is parsed)."""
+    from dropcheck.analysis.sketch import file_sketch  # the sketch imports this module
+
+    try:
+        if path.stat().st_size > MAX_PARSED_BYTES:
+            return None  # not parsed either: nothing is found there
+    except OSError:
+        return None
+    sketch = file_sketch(str(path), importer)
+    if sketch is None:
+        return None
+    # every class at any depth, and the top-level functions: as ClassIndex and `functions`
+    if attr in (sketch.top_functions if functions else sketch.class_names):
+        return None
+    aliases = sketch.aliases.get(attr, set())
+    if len(aliases) > 1:
+        return None  # imported twice: the parse's table keeps the last one
+    return next(iter(aliases), None), sketch.star_modules
+
+
 def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | None],
             functions: bool = False, hops: int = MAX_HOPS) -> tuple[ProjectFile, str] | None:
     """The parsed file that defines the class (or top-level function) an imported name stands
@@ -268,17 +293,21 @@ def _lookup(importer: str, qualified: str, locate: Callable[[str, str], Path | N
         path = locate(current, module)
         if path is None:
             return None
-        parsed = parse(path)
-        note_read(current, str(path))
-        if parsed is None:
-            return None
-        if attr in (parsed.functions if functions else parsed.classes.by_name):
-            return parsed, attr
+        hop = _hop(current, path, attr, functions)
+        if hop is not None:
+            forwarded, stars = hop
+        else:
+            parsed = parse(path)
+            note_read(current, str(path))
+            if parsed is None:
+                return None
+            if attr in (parsed.functions if functions else parsed.classes.by_name):
+                return parsed, attr
+            forwarded, stars = parsed.imports.aliases.get(attr), parsed.imports.star_modules
         # a re-export: `from .defaults import DefaultPredictor` in a package's __init__
-        forwarded = parsed.imports.aliases.get(attr)
         if forwarded is None:
             # or through a star import there (`from .conv import *` in torch_geometric.nn)
-            for star in parsed.imports.star_modules[:_MAX_STARS]:
+            for star in stars[:_MAX_STARS]:
                 if star.lstrip(".").split(".", 1)[0] in ("torch", "typing"):
                     continue
                 sep = "" if star.endswith(".") else "."

@@ -18,7 +18,7 @@ import hashlib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -94,6 +94,7 @@ class Sketch:
         #: Every qualified name each imported local name may stand for.
         self.aliases: dict[str, set[str]] = {}
         self.star_modules: list[str] = []
+        self._stars: list[tuple[int, int, str]] = []
         #: Units with a ``for`` loop over something named like evaluation data.
         self._evaluation_loops: set[int] = set()
         #: The values of plain ``name = value`` / ``name: T = value`` assignments, by name:
@@ -137,6 +138,8 @@ class Sketch:
                 if not isinstance(stmt, ast.ClassDef):
                     self._function_blocks.setdefault(stmt.name, block)
             self._walk(stmt, block)
+        # in source order, as LibCST's import table lists them (the walk's stack is not)
+        self.star_modules = [module for _, _, module in sorted(self._stars)]
 
     # -- collection ------------------------------------------------------------------------
     def _walk(self, statement: ast.stmt, block: int) -> None:
@@ -232,7 +235,8 @@ class Sketch:
                 module = "." * node.level + (node.module or "")  # type: ignore[attr-defined]
                 for alias in node.names:  # type: ignore[attr-defined]
                     if alias.name == "*":
-                        self.star_modules.append(module)
+                        self._stars.append((node.lineno, node.col_offset,  # type: ignore[attr-defined]
+                                            module))
                         continue
                     sep = "" if module.endswith(".") else "."
                     self._alias(alias.asname or alias.name,
@@ -251,6 +255,11 @@ class Sketch:
                             stack.append((item, unit, owner, plain))
                 elif isinstance(value, AST):
                     stack.append((value, unit, owner, plain))
+
+    @property
+    def top_functions(self) -> Mapping[str, list[int]]:
+        """Top-level functions by name, with their units."""
+        return self._top_units
 
     def _alias(self, local: str, qualified: str) -> None:
         self.aliases.setdefault(local, set()).add(qualified)
@@ -1166,6 +1175,12 @@ def sketch_for(path: str | None, data: bytes, tree: ast.Module) -> Sketch:
     sketch = Sketch(tree, path)
     _remember(path, digest, sketch)
     return sketch
+
+
+def file_sketch(path: str, importer: str) -> Sketch | None:
+    """The sketch of another file (None: CPython cannot parse it); ``importer``'s findings
+    now depend on that file."""
+    return _file_sketch(path, importer)
 
 
 def _file_sketch(path: str, importer: str) -> Sketch | None:
