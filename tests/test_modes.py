@@ -171,3 +171,18 @@ a(x); b(x); c(x); d(x)
     result = _results(source)["<module>"]
     dependent = [next(iter(f.objects)).mode_dependent for f in result.forwards]
     assert dependent == [False, True, True, True]
+
+
+def test_export_message_says_what_the_graph_keeps() -> None:
+    """DC013 names what the model holds (a BatchNorm-only net bakes no dropout in)."""
+    from dropcheck.engine import LintOptions, lint_source
+    from dropcheck.rules import select_rules
+
+    source = (b"import torch\nimport torch.nn as nn\n"
+              b"net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))\n"
+              b"torch.onnx.export(net, torch.randn(1, 3, 8, 8), 'net.onnx')\n")
+    found = [f for f in lint_source("export.py", source, LintOptions(
+        rules=select_rules(["DC013"]))) if f.code == "DC013"]
+    assert len(found) == 1
+    assert "BatchNorm uses batch statistics (nn.BatchNorm2d)" in found[0].message
+    assert "dropout" not in found[0].message

@@ -110,10 +110,15 @@ class Dependence:
             effect = "BatchNorm uses batch statistics (and updates its running averages)"
         else:
             effect = "any dropout or BatchNorm in it stays in training mode"
+        return effect + self.where(defined)
+
+    def where(self, defined: str | None = None) -> str:
+        """`` (Net (models.py:6): nn.Dropout(0.3))``: where the class is and the layers that
+        showed its dependence (or what could not be read); "" when nothing is known."""
         shown = ", ".join(e for e in self.evidence if self.known or "not readable" in e)
         if defined and shown:
-            return f"{effect} ({defined}: {shown})"
-        return f"{effect} ({defined or shown})" if defined or shown else effect
+            return f" ({defined}: {shown})"
+        return f" ({defined or shown})" if defined or shown else ""
 
 
 _MAX_EVIDENCE = 3

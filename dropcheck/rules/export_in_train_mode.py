@@ -3,6 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.mode_api import EXPORTS
+from dropcheck.analysis.mode_dependence import INDEPENDENT
 from dropcheck.analysis.mode_domain import Export, code_of, describe_source, must_train
 from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule, in_test_file
@@ -101,8 +102,26 @@ class ExportInTrainMode(Rule):
         why = describe_source(module, export.facts)
         self.report(
             export.call,
-            f"`{export.callee}` records `{model}` in training mode ({why}): dropout is baked "
-            f"into the exported graph as a random op and BatchNorm uses batch statistics; "
-            f"`.eval()` on the result does not undo it. Call `{model}.eval()` before "
-            f"exporting",
+            f"`{export.callee}` records `{model}` in training mode ({why}): "
+            f"{_in_graph(export)}; `.eval()` on the result does not undo it. Call "
+            f"`{model}.eval()` before exporting",
         )
+
+
+def _in_graph(export: Export) -> str:
+    """What the exported graph keeps, from what the model's class is known to contain."""
+    dependence = INDEPENDENT
+    defined: str | None = None
+    for obj in sorted(export.objects, key=lambda o: o.description):
+        if obj.mode_dependent:
+            dependence |= obj.dependence
+            defined = defined or obj.defined
+    parts = []
+    if dependence.dropout:
+        parts.append("dropout is baked into the exported graph as a random op")
+    if dependence.batch_statistics:
+        parts.append("BatchNorm uses batch statistics")
+    if not parts:
+        parts.append("any dropout is baked into the exported graph as a random op, and any "
+                     "BatchNorm uses batch statistics")
+    return " and ".join(parts) + dependence.where(defined)
