@@ -48,9 +48,10 @@ class MissingEval(Rule):
     from another project file — that call `eval()` or return an evaluated model. A later
     `model.train()` re-arms it. A helper of another file that runs the model it is given under
     no-grad without switching modes (`accuracy(model, val_loader)` from `engine.py`) is
-    reported at the call. A loop over evaluation data (`for x, y in test_loader:`) in a flow
-    that never trains is an evaluation phase even without no-grad (pre-0.4 accuracy helpers),
-    and so is a no-grad forward that runs only in some iterations after the step
+    reported at the call. A loop over evaluation data (`for x, y in test_loader:`) in which
+    nothing trains is an evaluation phase even without no-grad (pre-0.4 accuracy helpers, the
+    test loop after the training loop of an epoch), and so is a no-grad forward that runs
+    only in some iterations after the step
     (`if step % 500 == 0:`). The message says what in the model depends on the mode and where
     its class is defined (`Net (models.py:6): nn.BatchNorm2d, nn.Dropout`); `dropcheck
     --explain-model PATH:LINE` shows everything the analysis knows at a line.
