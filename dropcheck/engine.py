@@ -142,13 +142,22 @@ def lint_source(path: str, data: bytes, options: LintOptions) -> list[Finding]:
 
 
 def lint_light(path: str, data: bytes, options: LintOptions) -> list[Finding] | None:
-    """:func:`lint_bytes`' findings when they need neither LibCST nor a rule's module: no
-    selected rule's pre-filter tokens occur in the bytes and CPython's parser accepts them.
-    None otherwise (and for notebooks): the file then needs the whole engine."""
-    if path.endswith(".ipynb") or len(data) > options.max_file_bytes or _candidates(
-            data, options, path):
+    """:func:`lint_bytes`' findings when they need neither LibCST nor a rule's module: CPython's
+    parser accepts the bytes, and no selected rule's pre-filter passes them (its tokens, then
+    its ``could_match`` on the sketch). None otherwise (and for notebooks): the file then
+    needs the whole engine."""
+    if path.endswith(".ipynb") or len(data) > options.max_file_bytes:
         return None
-    if _with_deep_stack(lambda: _cpython_rejects(data)) is not None:
+    candidates = _candidates(data, options, path)
+    if candidates:
+        if not options.prefilter:
+            return None
+        # the sketch stage, which imports neither LibCST nor a rule (rules/prefilter.py)
+        rejected, chosen = _with_deep_stack(
+            lambda: _parse_and_select(data, candidates, True, path))
+        if rejected is not None or chosen:
+            return None
+    elif _with_deep_stack(lambda: _cpython_rejects(data)) is not None:
         return None  # an error, or newer syntax: LibCST tells (_lint_unsuppressed)
     return apply_suppressions(path, data, [], frozenset(r.code for r in options.rules))
 
@@ -218,22 +227,27 @@ def _parse_and_select(
         # read already, as another linted file's import: CPython parsed these very bytes
         known = known_sketch(path, data)
         if known is not None:
-            return None, [rule for rule in loaded(rules) if _could_match(rule, known)]
+            return None, [rule for rule in rules if _could_match(rule, known)]
     tree, rejected = _cpython_parse(data)
     if tree is None or not prefilter or not rules:
         return rejected, list(rules)
-    classes = loaded(rules)
     try:
         from dropcheck.analysis.sketch import sketch_for
 
         sketch = sketch_for(path, data, tree)
     except Exception:  # the sketch only saves time: without it, every rule runs
-        return rejected, list(classes)
-    return rejected, [rule for rule in classes if _could_match(rule, sketch)]
+        return rejected, list(rules)
+    return rejected, [rule for rule in rules if _could_match(rule, sketch)]
 
 
-def _could_match(rule: type[Rule], sketch: Sketch) -> bool:
+def _could_match(rule: RuleSpec, sketch: Sketch) -> bool:
+    """The rule's second pre-filter stage; a catalog entry's without importing its rule
+    (rules/prefilter.py needs neither LibCST nor the rule's module)."""
     try:
+        if isinstance(rule, RuleInfo):
+            from dropcheck.rules.prefilter import could_match
+
+            return could_match(rule.module, sketch)
         return rule.could_match(sketch)
     except Exception:
         return True  # when in doubt, analyse (tests/test_prefilter.py calls it unguarded)

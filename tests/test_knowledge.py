@@ -114,3 +114,8 @@ def test_table_lookups_resolve_public_names() -> None:
     assert set(TABLE["packages"]) >= {
         "torchvision", "timm", "transformers", "diffusers", "torch_geometric", "torchaudio",
         "detectron2", "lightning", "sentence_transformers", "ultralytics"}
+
+
+def test_table_packages_read_from_the_header_line() -> None:
+    # the pre-filter asks for the packages without loading the classes
+    assert library.table_packages() == frozenset(TABLE["packages"])

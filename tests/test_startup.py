@@ -75,6 +75,31 @@ def test_no_libcst_nor_rules_when_no_file_needs_them(tmp_path: Path, args: list[
         assert "dropcheck, version" in result.stdout
 
 
+#: Some rules' tokens ("data", "load", "eval"), but no model: the sketch stage decides.
+TOKENS_ONLY = ("import json\n\n\ndef load(path):\n    with open(path) as f:\n"
+               "        data = json.load(f)\n    return data['eval']\n")
+#: What the sketch stage may import (CPython's tree and names only).
+SKETCH_STAGE = {"dropcheck.analysis.sketch", "dropcheck.analysis.torch_api",
+                "dropcheck.analysis.mode_api", "dropcheck.analysis.library",
+                "dropcheck.rules.prefilter"}
+
+
+@pytest.mark.parametrize("args", [["--no-cache", "helpers.py"],
+                                  ["--no-cache", "helpers.py", "plain.py"]],
+                         ids=["one-file", "two-files"])
+def test_no_libcst_nor_rules_when_the_sketch_rules_a_file_out(tmp_path: Path,
+                                                               args: list[str]) -> None:
+    """A file whose bytes pass some rule's tokens but that no rule can match (most files
+    a pre-commit run is given): the rules' second stage (rules/prefilter.py) runs on the
+    CPython sketch, without LibCST or a rule module."""
+    write(tmp_path / "helpers.py", TOKENS_ONLY)
+    write(tmp_path / "plain.py", UNMATCHED)
+    heavy, result = heavy_modules(*args, cwd=tmp_path)
+    assert "dropcheck.analysis.sketch" in heavy, "the sketch stage should have run"
+    assert set(heavy) <= SKETCH_STAGE, sorted(set(heavy) - SKETCH_STAGE)
+    assert "All checks passed" in result.stdout, result.stdout
+
+
 def test_the_probe_sees_libcst_when_a_file_needs_it(tmp_path: Path) -> None:
     # The check above is only worth something if the probe can fail. Two files: a pool's
     # workers are forked after the parent imported what they need (one file is linted in

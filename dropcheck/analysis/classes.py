@@ -8,22 +8,7 @@ import libcst as cst
 
 from dropcheck.analysis.imports import ImportTable, dotted_name
 from dropcheck.analysis.statements import walk_statements
-from dropcheck.analysis.torch_api import MODULE_BASE_NAMES, MODULE_BASES
-
-#: Packages whose ``Module``-named classes are torch modules.
-MODEL_PACKAGES = frozenset(
-    {"torch", "lightning", "pytorch_lightning", "transformers", "diffusers"}
-)
-
-
-def is_module_base(qualified: str) -> bool:
-    """Whether a base class, by its qualified name, makes a class a torch module."""
-    if qualified in MODULE_BASES:
-        return True
-    # `from ...modeling_utils import PreTrainedModel`, `lightning.pytorch.core...`
-    package = qualified.split(".", 1)[0]
-    trusted = qualified.startswith(".") or package in MODEL_PACKAGES
-    return trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES
+from dropcheck.analysis.torch_api import is_module_base
 
 
 @dataclass

@@ -12,19 +12,7 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-_TORCH_NN_MODULES = "torch.nn.modules."
-
-
-def canonical(qualified_name: str) -> str:
-    """Map a defining-module path to the public name rules match on."""
-    if qualified_name.startswith(_TORCH_NN_MODULES):
-        # torch.nn.modules.dropout.Dropout -> torch.nn.Dropout
-        return "torch.nn." + qualified_name.rsplit(".", 1)[-1]
-    if qualified_name.startswith("torch.nn.functional."):
-        return qualified_name
-    if qualified_name.startswith("torch._C._nn."):
-        return "torch.nn.functional." + qualified_name.rsplit(".", 1)[-1]
-    return qualified_name
+from dropcheck.analysis.torch_api import canonical
 
 
 def dotted_name(node: cst.BaseExpression) -> str | None:

@@ -14,11 +14,13 @@ import functools
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from dropcheck.cache import content_hash
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
+MAX_PARSED_BYTES = 2_000_000  # larger files of the project are not read for their classes
 _MAX_LEVELS = 8
 SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})
 
@@ -178,6 +180,25 @@ def read_by(linted: str, also: Iterable[str] = ()) -> dict[str, str]:
                 todo.append(other)
     seen.discard(linted)
     return {path: _HASHES[path] for path in seen if path in _HASHES}
+
+
+_TEST_FOLDERS = frozenset({"tests", "test", "testing", "unittests", "unit_tests"})
+
+
+def is_test_file(path: str) -> bool:
+    """By the file's name, or a test folder in the part of its path below the working
+    directory (the folders above a project say nothing about it)."""
+    pure = PurePath(path)
+    stem = pure.name.rsplit(".", 1)[0]
+    if stem.startswith("test_") or stem.endswith("_test") or stem in ("conftest", "tests"):
+        return True
+    if pure.is_absolute():
+        try:
+            pure = PurePath(os.path.relpath(path))
+        except ValueError:  # another drive (Windows)
+            return False
+    return any(part in _TEST_FOLDERS for part in pure.parts[:-1] if part != "..") and (
+        ".." not in pure.parts)
 
 
 def class_line(source: bytes, name: str) -> int | None:

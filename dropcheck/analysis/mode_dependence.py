@@ -43,15 +43,17 @@ from dropcheck.analysis.torch_api import (
     FUNCTIONAL_DROPOUT_TRAINING_DEFAULT,
     INSTANCE_NORMS,
     LAYER_SIGNATURES,
-    MODE_DEPENDENT_MODULES,
     MODULE_BASE_NAMES,
     MODULE_BASES,
+    PLAIN_BASES,
     RATE_DEFAULT,
     RATE_PARAMETER,
     RUNNING_STATS_NORM_FUNCTIONS,
     RUNNING_STATS_NORMS,
     SIGNATURES,
     TRACKS_BY_DEFAULT,
+    is_torch_layer,
+    layer_is_mode_dependent,
 )
 from dropcheck.analysis.walk import visit_readonly
 
@@ -222,8 +224,6 @@ def _bound_rates(rates: tuple[tuple[str, int], ...], call: cst.Call,
 #: Constant values of a callee's parameters at one call (None: not a constant).
 Env = Mapping[str, Number | None]
 
-#: torch.nn names that are not layers (calling them builds no submodule).
-_NOT_LAYERS = frozenset({"Parameter", "ParameterList", "ParameterDict", "Module"})
 #: Functions called in ``__init__`` that build no submodule.
 _HARMLESS_CALLEES = frozenset({
     "super", "int", "float", "bool", "str", "len", "range", "list", "tuple", "dict", "set",
@@ -233,8 +233,6 @@ _HARMLESS_CALLEES = frozenset({
 _HARMLESS_PREFIXES = ("math.", "numpy.", "warnings.", "logging.")
 #: Builtins (``ValueError(...)`` in a constructor builds no submodule).
 _BUILTINS = frozenset(dir(builtins))
-#: Bases of a class that is certainly no torch module.
-PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
 _NN = "torch.nn."
 #: Layers whose only mode dependence is their ``dropout`` argument.
 _DROPOUT_ARGUMENT_LAYERS = frozenset(_NN + n for n in (
@@ -246,22 +244,6 @@ _FUNCTIONAL_STOCHASTIC = frozenset(FUNCTIONAL_DROPOUT_TRAINING_DEFAULT) | {
     "torch.dropout", "torch.alpha_dropout", "torch.feature_dropout",
     "torch.feature_alpha_dropout", "torch.nn.functional.scaled_dot_product_attention",
 }
-
-
-def layer_is_mode_dependent(qualified: str) -> bool:
-    """For a ``torch.nn.X`` constructor: whether X's output may depend on the mode (with some
-    arguments); :meth:`ModeDependence.of_call` decides for one call."""
-    return qualified in MODE_DEPENDENT_MODULES
-
-
-def is_torch_layer(qualified: str | None) -> bool:
-    if qualified is None or not qualified.startswith(_NN):
-        return False
-    last = qualified.rsplit(".", 1)[-1]
-    rest = qualified[len(_NN):]
-    if "." in rest and not rest.startswith("modules."):
-        return False  # torch.nn.parallel.X, torch.nn.utils.X ...
-    return last[:1].isupper() and last not in _NOT_LAYERS
 
 
 class ModeDependence:

@@ -30,7 +30,14 @@ from dropcheck.analysis import library
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
-from dropcheck.analysis.layout import class_line, file_in, module_file, note_read
+from dropcheck.analysis.layout import (
+    MAX_HOPS,
+    MAX_PARSED_BYTES,
+    class_line,
+    file_in,
+    module_file,
+    note_read,
+)
 from dropcheck.analysis.parsing import parse_module
 from dropcheck.analysis.statements import walk_statements
 from dropcheck.cache import content_hash
@@ -39,8 +46,6 @@ if TYPE_CHECKING:
     from dropcheck.analysis.context import FileContext
 
 _MAX_STARS = 8  # star imports of a package __init__ searched for a re-exported name
-MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
-MAX_PARSED_BYTES = 2_000_000
 
 
 @dataclass

@@ -23,16 +23,24 @@ from functools import cached_property
 from pathlib import Path
 
 from dropcheck.analysis import layout, library, mode_api
-from dropcheck.analysis.classes import is_module_base
-from dropcheck.analysis.imports import canonical
-from dropcheck.analysis.layout import class_line, file_matches, note_read, where_class
-from dropcheck.analysis.mode_dependence import (
+from dropcheck.analysis.layout import (
+    MAX_HOPS,
+    MAX_PARSED_BYTES,
+    class_line,
+    file_matches,
+    module_file,
+    note_read,
+    where_class,
+)
+from dropcheck.analysis.torch_api import (
+    KNOWN_NAMES,
     PLAIN_BASES,
+    SIGNATURES,
+    canonical,
+    is_module_base,
     is_torch_layer,
     layer_is_mode_dependent,
 )
-from dropcheck.analysis.project import MAX_HOPS, MAX_PARSED_BYTES, module_file
-from dropcheck.analysis.torch_api import KNOWN_NAMES, SIGNATURES
 
 _CONSTANT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _BUILTIN_NAMES = frozenset(dir(builtins))

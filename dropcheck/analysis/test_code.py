@@ -8,30 +8,10 @@ mode rules do not treat them as inference or training flows."""
 
 from __future__ import annotations
 
-import os
-from pathlib import PurePath
-
 import libcst as cst
 
 from dropcheck.analysis.imports import dotted_name
-
-_TEST_FOLDERS = frozenset({"tests", "test", "testing", "unittests", "unit_tests"})
-
-
-def is_test_file(path: str) -> bool:
-    """By the file's name, or a test folder in the part of its path below the working
-    directory (the folders above a project say nothing about it)."""
-    pure = PurePath(path)
-    stem = pure.name.rsplit(".", 1)[0]
-    if stem.startswith("test_") or stem.endswith("_test") or stem in ("conftest", "tests"):
-        return True
-    if pure.is_absolute():
-        try:
-            pure = PurePath(os.path.relpath(path))
-        except ValueError:  # another drive (Windows)
-            return False
-    return any(part in _TEST_FOLDERS for part in pure.parts[:-1] if part != "..") and (
-        ".." not in pure.parts)
+from dropcheck.analysis.layout import is_test_file  # noqa: F401 - re-exported
 
 
 def is_test_class(node: cst.ClassDef) -> bool:

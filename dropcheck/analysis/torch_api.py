@@ -345,3 +345,54 @@ KNOWN_NAMES: frozenset[str] = frozenset(
 def names_with_role(*roles: str) -> frozenset[str]:
     """The torch names the layer-order analysis gives one of ``roles``."""
     return frozenset(name for name, role in LAYER_ROLES.items() if role in roles)
+
+
+# -- names alone (no parser needed: the pre-filter's sketch uses these too) ------------------
+_TORCH_NN_MODULES = "torch.nn.modules."
+_NN = "torch.nn."
+#: torch.nn names that are not layers (calling them builds no submodule).
+_NOT_LAYERS = frozenset({"Parameter", "ParameterList", "ParameterDict", "Module"})
+#: Bases of a class that is certainly no torch module.
+PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
+#: Packages whose ``Module``-named classes are torch modules.
+MODEL_PACKAGES = frozenset(
+    {"torch", "lightning", "pytorch_lightning", "transformers", "diffusers"}
+)
+
+
+def canonical(qualified_name: str) -> str:
+    """Map a defining-module path to the public name rules match on."""
+    if qualified_name.startswith(_TORCH_NN_MODULES):
+        # torch.nn.modules.dropout.Dropout -> torch.nn.Dropout
+        return "torch.nn." + qualified_name.rsplit(".", 1)[-1]
+    if qualified_name.startswith("torch.nn.functional."):
+        return qualified_name
+    if qualified_name.startswith("torch._C._nn."):
+        return "torch.nn.functional." + qualified_name.rsplit(".", 1)[-1]
+    return qualified_name
+
+
+def is_module_base(qualified: str) -> bool:
+    """Whether a base class, by its qualified name, makes a class a torch module."""
+    if qualified in MODULE_BASES:
+        return True
+    # `from ...modeling_utils import PreTrainedModel`, `lightning.pytorch.core...`
+    package = qualified.split(".", 1)[0]
+    trusted = qualified.startswith(".") or package in MODEL_PACKAGES
+    return trusted and qualified.rsplit(".", 1)[-1] in MODULE_BASE_NAMES
+
+
+def layer_is_mode_dependent(qualified: str) -> bool:
+    """For a ``torch.nn.X`` constructor: whether X's output may depend on the mode (with some
+    arguments); ``ModeDependence.of_call`` decides for one call."""
+    return qualified in MODE_DEPENDENT_MODULES
+
+
+def is_torch_layer(qualified: str | None) -> bool:
+    if qualified is None or not qualified.startswith(_NN):
+        return False
+    last = qualified.rsplit(".", 1)[-1]
+    rest = qualified[len(_NN):]
+    if "." in rest and not rest.startswith("modules."):
+        return False  # torch.nn.parallel.X, torch.nn.utils.X ...
+    return last[:1].isupper() and last not in _NOT_LAYERS

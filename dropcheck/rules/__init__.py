@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _rule_modules() -> list[str]:
     """The rule modules on this package's path (listed, not imported)."""
     return [f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__)
-            if not info.name.startswith("_") and info.name not in ("base", "tokens", "catalog")]
+            if not info.name.startswith("_") and info.name not in ("base", "tokens", "catalog", "prefilter")]
 
 
 def _classes(module_name: str) -> list[type[Rule]]:

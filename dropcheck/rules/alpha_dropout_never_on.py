@@ -4,17 +4,11 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT, F
+from dropcheck.analysis.torch_api import F
 from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
+from dropcheck.rules.prefilter import NEVER_ON as _NEVER_ON
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
-
-#: Functional dropout whose ``training`` defaults to False.
-_NEVER_ON = frozenset(
-    name for name, default in FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items() if not default
-)
-
 
 #: The layer that does the same and follows the module's mode.
 _MODULE_FORM = {F + "alpha_dropout": "nn.AlphaDropout",
@@ -66,10 +60,6 @@ class AlphaDropoutNeverOn(Rule):
     name = "alpha-dropout-never-on"
     message = "Functional alpha dropout without training= never drops anything"
     requires = ((b"alpha_dropout",), MODULE_CLASS_TOKENS)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        return sketch.omits(_NEVER_ON, "training")
 
     VALID = [
         "import torch.nn as nn\nimport torch.nn.functional as F\nclass SNN(nn.Module):\n    def forward(self, x):\n        x = F.alpha_dropout(x, 0.05, training=self.training)\n        return F.feature_alpha_dropout(x, 0.05, self.training)\n",

@@ -11,7 +11,6 @@ import libcst as cst
 
 from dropcheck.analysis.context import FileContext
 from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.test_code import is_test_file
 from dropcheck.fix.changes import NodeFix
 
 
@@ -70,8 +69,11 @@ class Rule(cst.BatchableCSTVisitor):
     def could_match(cls, sketch: Sketch) -> bool:
         """Second pre-filter stage, for a file whose bytes passed ``requires``: False only if
         the rule cannot report anything in the file, judged on a cheap sketch of CPython's
-        tree (see analysis/sketch.py). Must be a necessary condition, like ``requires``."""
-        return True
+        tree (see analysis/sketch.py). Must be a necessary condition, like ``requires``.
+        Each rule's is in rules/prefilter.py (it needs neither LibCST nor the rule)."""
+        from dropcheck.rules.prefilter import could_match
+
+        return could_match(cls.__module__, sketch)
 
     def finish(self) -> None:
         """Called once after the batched pass, for rules that analyse whole functions/classes."""
@@ -93,8 +95,3 @@ class Rule(cst.BatchableCSTVisitor):
         return cls.message
 
 
-def in_test_file(sketch: Sketch) -> bool:
-    """For ``could_match``: whether the file is a test file, where every flow unit is test code
-    (analysis/test_code.py) and the mode rules, which report only on
-    ``modes.results_outside_tests``, cannot report."""
-    return sketch.path is not None and is_test_file(sketch.path)

@@ -4,7 +4,6 @@ import libcst as cst
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import LayerIndex, LayerStep, through_text, walk_back, walk_forward
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.analysis.walk import visit_readonly
 from dropcheck.fix.builders import channel_dropout
 from dropcheck.rules.base import Rule
@@ -159,13 +158,6 @@ class DropoutAfterConv(Rule):
     name = "dropout-after-conv"
     message = "Element-wise dropout on a convolution's feature map; use channel dropout"
     requires = ((b"ropout",), (b"onv",))
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # layer roles come only from torch names the file refers to
-        return sketch.flow_may_connect(api.names_with_role(api.ROLE_DROPOUT),
-                                       api.names_with_role(api.ROLE_CONV),
-                                       into_local_classes=True)
 
     VALID = [
         # channel dropout is the right tool

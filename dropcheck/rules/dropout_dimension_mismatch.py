@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import LayerStep, through_text, walk_back
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
 
 #: Layers that keep the rank of their input.
@@ -96,10 +95,6 @@ class DropoutDimensionMismatch(Rule):
     name = "dropout-dimension-mismatch"
     message = "Channel dropout of the wrong dimensionality for its input"
     requires = ((b"ropout1d", b"ropout2d", b"ropout3d"),)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        return sketch.flow_may_hold(api.names_with_role(api.ROLE_CHANNEL_DROPOUT))
 
     VALID = [
         "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.1))\n",

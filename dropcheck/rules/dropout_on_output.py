@@ -6,11 +6,10 @@ from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.calls import bind
 from dropcheck.analysis.layers import LayerFlow, LayerStep, walk_back
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
+from dropcheck.rules.prefilter import DROPOUT_ROLES as _DROPOUTS
+from dropcheck.rules.prefilter import OUTPUT_ROLES as _OUTPUT_LAYERS
 
-_DROPOUTS = frozenset({api.ROLE_DROPOUT, api.ROLE_CHANNEL_DROPOUT})
-_OUTPUT_LAYERS = frozenset({api.ROLE_LINEAR, api.ROLE_CONV})
 _NOTHING = frozenset({api.ROLE_IDENTITY})
 #: Names of attributes/variables that hold a model's output layer or head.
 _OUTPUT_NAMES = frozenset({
@@ -87,13 +86,6 @@ class DropoutOnOutput(Rule):
     message = "Dropout after the output layer corrupts the model's predictions in training"
     preview = True
     requires = ((b"ropout",), (b"inear", b"onv"))
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # a dropout and a Linear/conv in one layer flow (walk-back enters module classes)
-        return sketch.flow_may_connect(api.names_with_role(*_DROPOUTS),
-                                       api.names_with_role(*_OUTPUT_LAYERS),
-                                       into_local_classes=True)
 
     VALID = [
         "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 10))\n",

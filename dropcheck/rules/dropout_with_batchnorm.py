@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import through_text, walk_forward
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
+from dropcheck.rules.prefilter import DROPOUT_ROLES as _DROPOUTS
 
 #: Layers that pass dropout's variance on unchanged in kind: a BatchNorm after them still sees
 #: it. Weight layers, per-sample norms and anything unknown end the walk.
@@ -11,7 +11,6 @@ _PASS_THROUGH = frozenset(
     {api.ROLE_ACTIVATION, api.ROLE_POOL, api.ROLE_GLOBAL_POOL, api.ROLE_IDENTITY,
      api.ROLE_RESHAPE}
 )
-_DROPOUTS = frozenset({api.ROLE_DROPOUT, api.ROLE_CHANNEL_DROPOUT})
 
 
 class DropoutWithBatchnorm(Rule):
@@ -62,15 +61,6 @@ class DropoutWithBatchnorm(Rule):
     name = "dropout-with-batchnorm"
     message = "Dropout feeds a BatchNorm: variance shift between training and eval"
     requires = ((b"ropout",), (b"atchNorm", b"batch_norm", b"nstanceNorm"))
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # layer roles come only from torch names the file refers to (an InstanceNorm with
-        # track_running_stats counts as a running-stats norm)
-        return sketch.flow_may_connect(
-            api.names_with_role(*_DROPOUTS),
-            api.names_with_role(api.ROLE_RUNNING_NORM) | api.INSTANCE_NORMS,
-            into_local_classes=False)
 
     VALID = [
         # the recommended order

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dropcheck.analysis.mode_api import EXPORTS
 from dropcheck.analysis.mode_dependence import INDEPENDENT
 from dropcheck.analysis.mode_domain import Export, code_of, describe_source, must_train
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.rules.base import Rule, in_test_file
+from dropcheck.rules.base import Rule
 
 
 class ExportInTrainMode(Rule):
@@ -53,11 +51,6 @@ class ExportInTrainMode(Rule):
     name = "export-in-train-mode"
     message = "Model exported in training mode: dropout and batch statistics are baked in"
     requires = ((b"trace", b"onnx", b"export"),)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # an export that a training-mode model may reach, outside test files
-        return not in_test_file(sketch) and sketch.reaches(sketch.units_calling(EXPORTS))
 
     VALID = [
         "import torch\nimport torch.nn as nn\nmodel = nn.Sequential(nn.Linear(4, 4), nn.Dropout())\nmodel.eval()\ntraced = torch.jit.trace(model, torch.randn(1, 4))\n",

@@ -4,17 +4,11 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import FUNCTIONAL_DROPOUT_TRAINING_DEFAULT, F
+from dropcheck.analysis.torch_api import F
 from dropcheck.fix.builders import training_flag
 from dropcheck.rules.base import Rule
+from dropcheck.rules.prefilter import ALWAYS_ON as _ALWAYS_ON
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
-
-#: Functional dropout whose ``training`` defaults to True.
-_ALWAYS_ON = frozenset(
-    name for name, default in FUNCTIONAL_DROPOUT_TRAINING_DEFAULT.items() if default
-)
-
 
 #: The layer that does the same and follows the module's mode.
 _MODULE_FORM = {F + "dropout": "nn.Dropout", F + "dropout1d": "nn.Dropout1d",
@@ -75,10 +69,6 @@ class FunctionalDropoutAlwaysOn(Rule):
     name = "functional-dropout-always-on"
     message = "Functional dropout without training= stays on in eval mode"
     requires = ((b"dropout",), MODULE_CLASS_TOKENS)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        return sketch.omits(_ALWAYS_ON, "training")
 
     VALID = [
         # the mode is passed, by keyword or by position

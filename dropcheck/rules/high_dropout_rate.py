@@ -3,8 +3,6 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.rates import format_number, names_keep_probability, source
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import RATE_PARAMETER
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import RATE_TOKENS
 
@@ -50,12 +48,6 @@ class HighDropoutRate(Rule):
     message = "Dropout rate above 0.5: p is the drop probability, not the keep probability"
     requires = (RATE_TOKENS,)
     options = {"max-rate": 0.5}
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # a rate that may fold to a constant, or a name that says it is a keep probability
-        return (sketch.constant_argument(RATE_PARAMETER, RATE_PARAMETER)
-                or sketch.named_argument(RATE_PARAMETER, RATE_PARAMETER, "keep"))
 
     VALID = [
         "import torch.nn as nn\nnn.Dropout(0.5)\nnn.Dropout(p=0.1)\n",

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 from dropcheck.analysis import torch_api as api
 from dropcheck.analysis.layers import LayerStep
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.rules.base import Rule
-
-_DROPOUTS = frozenset({api.ROLE_DROPOUT, api.ROLE_CHANNEL_DROPOUT})
+from dropcheck.rules.prefilter import DROPOUT_ROLES as _DROPOUTS
 
 
 def _saves_output(step: LayerStep) -> bool:
@@ -64,11 +62,6 @@ class InplaceDropoutAfterSavedOutput(Rule):
     preview = True
     # no "inplace" group: `nn.Dropout(0.1, True)` passes it positionally
     requires = ((b"ropout",), (b"LU", b"elu", b"igmoid", b"anh", b"oftm", b"exp"))
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # the producer may be a tensor method (`x.sigmoid()`): only the dropout is a name
-        return sketch.flow_may_hold(api.names_with_role(*_DROPOUTS))
 
     VALID = [
         "import torch.nn as nn\nm = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.1))\n",

@@ -3,8 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.rates import DropoutRate, format_number
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import NN, RATE_PARAMETER, SIGNATURES
+from dropcheck.analysis.torch_api import NN, SIGNATURES
 from dropcheck.fix.builders import dropout_true_to_inplace
 from dropcheck.rules.base import Rule
 from dropcheck.rules.tokens import RATE_TOKENS
@@ -53,11 +52,6 @@ class InvalidDropoutRate(Rule):
     name = "invalid-dropout-rate"
     message = "Dropout rate outside [0, 1) is invalid or drops everything"
     requires = (RATE_TOKENS,)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # a rate call whose rate may fold to a constant (unknown rates are never reported)
-        return sketch.constant_argument(RATE_PARAMETER, RATE_PARAMETER)
 
     VALID = [
         "import torch.nn as nn\nnn.Dropout(0.0)\nnn.Dropout(0.99)\nnn.Dropout(inplace=True)\n",

@@ -5,9 +5,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.mode_domain import Forward, TrainCall, code_of
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import dropout_only_train
-from dropcheck.rules.base import Rule, in_test_file
+from dropcheck.rules.base import Rule
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,6 @@ class McDropoutViaTrain(Rule):
     name = "mc-dropout-via-train"
     message = "model.train() used for stochastic predictions also switches BatchNorm to batch statistics"
     requires = ((b"train",),)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # every report is about an explicit `.train()` call, outside test files
-        return not in_test_file(sketch) and sketch.calls_method("train")
 
     VALID = [
         # ordinary training

@@ -15,9 +15,8 @@ from dropcheck.analysis.mode_domain import (
     innermost_loop,
     must_train,
 )
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import eval_before_inference
-from dropcheck.rules.base import Rule, in_test_file
+from dropcheck.rules.base import Rule
 
 
 @dataclass(frozen=True)
@@ -121,12 +120,6 @@ class MissingEval(Rule):
          b"'dev", b'"eval', b"'eval"),
     )
     cross_file = (b"load", b"pretrained", b"weights", b"requires_grad")
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # a model in training mode that may reach a forward under no_grad or after loading;
-        # reports come from results_outside_tests only: none in a test file
-        return not in_test_file(sketch) and sketch.reaches(sketch.inference_sites)
 
     VALID = [
         # a mode-independent module (no dropout, no BatchNorm) passed to a no-grad helper, or

@@ -4,11 +4,8 @@ import libcst as cst
 
 from dropcheck.analysis.calls import UNKNOWN
 from dropcheck.analysis.rates import format_number, source
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import NN
 from dropcheck.rules.base import Rule
-
-_RECURRENT = frozenset({NN + "RNN", NN + "LSTM", NN + "GRU"})
+from dropcheck.rules.prefilter import RECURRENT as _RECURRENT
 
 
 class RnnDropoutSingleLayer(Rule):
@@ -47,10 +44,6 @@ class RnnDropoutSingleLayer(Rule):
     name = "rnn-dropout-single-layer"
     message = "RNN dropout with a single layer does nothing"
     requires = ((b"RNN", b"LSTM", b"GRU"),)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        return sketch.constant_argument(_RECURRENT, dict.fromkeys(_RECURRENT, "dropout"))
 
     VALID = [
         "import torch.nn as nn\nlstm = nn.LSTM(10, 20, num_layers=2, dropout=0.3)\n",

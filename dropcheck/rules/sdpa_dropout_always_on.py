@@ -3,12 +3,9 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.rates import source
-from dropcheck.analysis.sketch import Sketch
-from dropcheck.analysis.torch_api import F
 from dropcheck.rules.base import Rule
+from dropcheck.rules.prefilter import SDPA as _SDPA
 from dropcheck.rules.tokens import MODULE_CLASS_TOKENS
-
-_SDPA = F + "scaled_dot_product_attention"
 
 
 class SdpaDropoutAlwaysOn(Rule):
@@ -57,12 +54,6 @@ class SdpaDropoutAlwaysOn(Rule):
     name = "sdpa-dropout-always-on"
     message = "scaled_dot_product_attention dropout_p stays on in eval mode"
     requires = ((b"scaled_dot_product_attention",), MODULE_CLASS_TOKENS)
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # an omitted dropout_p is 0.0, and one maybe passed through */** is never reported
-        return any(sketch.argument(call, name, "dropout_p")
-                   for name, call in sketch.calls_to({_SDPA}))
 
     VALID = [
         "import torch.nn as nn\nimport torch.nn.functional as F\nclass A(nn.Module):\n    def forward(self, q, k, v):\n        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0)\n",

@@ -5,17 +5,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.mode_domain import FlowResult, Mode, ModelObject, Step, code_of
-from dropcheck.analysis.sketch import Sketch
 from dropcheck.fix.builders import train_at_loop_top, training_loop
-from dropcheck.rules.base import Rule, in_test_file
-
-#: What a helper file's bytes hold (a class there, or a name the sketch does not follow) when
-#: the helper may set eval mode (``.eval()``,
-#: ``.train(False)``, ``from_pretrained``) or train (``.step()``, ``.backward()``, a
-#: ``loss_scaler(loss, optimizer)``-style call, ``trainer.fit()``/``trainer.train()``).
-_EVAL_TOKENS = (b"eval(", b"eval (", b"train(", b"train (", b"from_pretrained")
-_STEP_TOKENS = (b"step(", b"step (", b"backward(", b"backward (", b"opt", b"Opt", b"OPT",
-                b"fit(", b"fit (", b"train(", b"train (")
+from dropcheck.rules.base import Rule
 
 
 @dataclass(frozen=True)
@@ -83,17 +74,6 @@ class TrainModeNotRestored(Rule):
     # an eval (`.eval()`, `.train(False)`, or a helper containing one) and a training step
     # (an import: the eval may be in a helper of another project file)
     requires = ((b"eval", b"train", b"import"), (b"backward", b"step"))
-
-    @classmethod
-    def could_match(cls, sketch: Sketch) -> bool:
-        # an eval-mode fact (`.eval()`, `.train(False)`, `from_pretrained`) and a training
-        # step (`.backward()`, `.step()`) — either may be in a helper of another project
-        # file whose bytes say so — outside test files
-        return not in_test_file(sketch) and (
-            (sketch.calls_method("eval", "train", "from_pretrained")
-             or bool(sketch.project_helpers_doing(Sketch.unit_switches_mode, _EVAL_TOKENS)))
-            and (sketch.steps()
-                 or bool(sketch.project_helpers_doing(Sketch.unit_steps, _STEP_TOKENS))))
 
     VALID = [
         # train() at the top of the loop body
