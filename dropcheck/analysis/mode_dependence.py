@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,7 +142,7 @@ class Imported:
     is_module: bool
     dependence: Dependence
     where: str
-    source: str  # "project", "table" (the shipped library table) or "installed"
+    source: str  # "project", "table" (the shipped library table), "installed" or "stdlib"
 
 
 def _layer_text(qualified: str, call: cst.Call | None) -> str:
@@ -366,6 +367,10 @@ class ModeDependence:
                 return None  # neither a module nor plain (a dataset), told there too
             found = lookup_class(self.path, qualified)
             if found is None and not qualified.startswith("."):
+                if qualified.partition(".")[0] in sys.stdlib_module_names:
+                    # the standard library holds no torch module: its classes build no model
+                    # (`OrderedDict([...])`: the layers in the arguments are read where built)
+                    return Imported(False, INDEPENDENT, qualified, "stdlib")
                 entry = library.table_class(qualified)
                 if entry is not None:
                     return self._from_table(entry, call, scopes, caller)
