@@ -186,3 +186,28 @@ def test_export_message_says_what_the_graph_keeps() -> None:
     assert len(found) == 1
     assert "BatchNorm uses batch statistics (nn.BatchNorm2d)" in found[0].message
     assert "dropout" not in found[0].message
+
+
+def test_standard_library_classes_build_no_model() -> None:
+    """A class of the standard library holds no torch module: a model that keeps an
+    `OrderedDict` is known, and the layers given to one are read where they are built."""
+    result = _results(HEADER + """
+from collections import OrderedDict
+
+class Registry(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.hooks = OrderedDict()
+
+class Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("drop", nn.Dropout())]))
+
+a = Registry(); b = Named()
+a(x); b(x)
+""")["<module>"]
+    objects = [next(iter(f.objects)) for f in result.forwards]
+    assert [o.mode_dependent for o in objects] == [False, True]
+    assert objects[0].dependence.known and objects[1].dependence.dropout
