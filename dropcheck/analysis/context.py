@@ -13,11 +13,11 @@ from dropcheck.analysis.classes import ClassIndex
 from dropcheck.analysis.constants import ConstantEvaluator, Number
 from dropcheck.analysis.imports import ImportTable
 from dropcheck.analysis.layers import LayerIndex
+from dropcheck.analysis.layout import is_test_file
 from dropcheck.analysis.modes import ModelModes
 from dropcheck.analysis.rates import DropoutRate, dropout_rate
 from dropcheck.analysis.scopes import Scope, ScopeBindings
 from dropcheck.analysis.statements import small_statements, walk_statements
-from dropcheck.analysis.test_code import is_test_file
 from dropcheck.analysis.torch_api import RATE_PARAMETER, SIGNATURES
 from dropcheck.analysis.training import (
     TRAINING_ONLY_METHODS,

@@ -84,20 +84,15 @@ def file_in(base: Path, parts: list[str]) -> Path | None:
     return None
 
 
-
-
 def imports_project_module(importer: str, data: bytes,
                            tokens: tuple[bytes, ...] | None = None) -> bool:
     """Whether the file's bytes import a module of its own project (a relative import, or a
     module :func:`module_file` finds): what a helper of another file supplies may then
     matter, although these bytes do not show it. With ``tokens``, only a module whose file
     contains one of them, or imports (re-exports) such a module in turn."""
-    return _imports_matching(importer, data, tokens, _REEXPORT_DEPTH)
-
-
-#: Re-exports followed from an imported module (a package ``__init__``) to the file holding
-#: the helper, as the analysis follows them (``MAX_HOPS`` in project.py).
-_REEXPORT_DEPTH = 4
+    # re-exports followed from an imported module (a package ``__init__``) to the file
+    # holding the helper, as the analysis follows them
+    return _imports_matching(importer, data, tokens, MAX_HOPS)
 
 
 def _imports_matching(importer: str, data: bytes, tokens: tuple[bytes, ...] | None,

@@ -16,6 +16,7 @@ from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.constants import string_key
 from dropcheck.analysis.imports import dotted_name
 from dropcheck.analysis.mode_dependence import (
+    INDEPENDENT,
     UNKNOWN_DEPENDENCE,
     Dependence,
 )
@@ -366,6 +367,18 @@ def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
             return f"loaded by `{text}`, which keeps the mode it was saved in"
         return f"built by `{text}`, which starts in training mode"
     return "in training mode"
+
+
+def held(objects: Iterable[ModelObject]) -> tuple[Dependence, str | None]:
+    """What the mode-dependent ones of ``objects`` are known to hold, joined, and where the
+    first one's class is defined: what a message says training mode does to them."""
+    dependence = INDEPENDENT
+    defined: str | None = None
+    for obj in sorted(objects, key=lambda o: o.description):
+        if obj.mode_dependent:
+            dependence |= obj.dependence
+            defined = defined or obj.defined
+    return dependence, defined
 
 
 def code_of(module: cst.Module, node: cst.CSTNode, limit: int = 40) -> str:

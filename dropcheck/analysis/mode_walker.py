@@ -15,11 +15,7 @@ from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassInfo
 from dropcheck.analysis.imports import dotted_name
 from dropcheck.analysis.literals import decide, literal_arguments
-from dropcheck.analysis.mode_dependence import (
-    UNKNOWN_DEPENDENCE,
-    Dependence,
-    is_torch_layer,
-)
+from dropcheck.analysis.mode_dependence import UNKNOWN_DEPENDENCE, Dependence
 from dropcheck.analysis.mode_domain import (
     _UNKNOWN_SUMMARY,
     FOREIGN_DEPTH,
@@ -53,6 +49,7 @@ from dropcheck.analysis.scopes import (
     target_names,
 )
 from dropcheck.analysis.statements import block_statements, small_statements
+from dropcheck.analysis.torch_api import is_torch_layer
 from dropcheck.analysis.walk import child_nodes, visit_readonly
 
 if TYPE_CHECKING:

@@ -777,7 +777,7 @@ class Sketch:
                 return None
             if base in PLAIN_BASES:
                 continue
-            head, _, rest = base.partition(".")
+            head = base.partition(".")[0]
             if head not in self.aliases:
                 if base not in self.class_names:
                     return None
@@ -786,10 +786,10 @@ class Sketch:
                     return None
                 hops = max(hops, inner)
                 continue
-            aliases = self.aliases[head]
-            if len(aliases) != 1 or budget < 1:
+            resolved = self.resolve(base)  # (no star import here)
+            if len(resolved) != 1 or budget < 1:
                 return None
-            qualified = canonical(f"{next(iter(aliases))}.{rest}" if rest else next(iter(aliases)))
+            qualified = next(iter(resolved))
             if (qualified.startswith("torch.") or is_module_base(qualified)
                     or not qualified.rsplit(".", 1)[-1][:1].isupper()):
                 return None
@@ -822,17 +822,17 @@ class Sketch:
         for base in defined[0]:
             if base is None or base in PLAIN_BASES:
                 continue  # (None: a module base may be, which _may_be_module_class rules out)
-            head, _, rest = base.partition(".")
+            head = base.partition(".")[0]
             if head not in self.aliases:
                 if base not in self.class_names:
                     return True  # no import binds it: is_plain finds no class behind it
                 if self.surely_opaque(base, budget, seen | {name}):
                     return True
                 continue
-            aliases = self.aliases[head]
-            if len(aliases) != 1:
+            resolved = self.resolve(base)  # (no star import here)
+            if len(resolved) != 1:
                 continue
-            qualified = canonical(f"{next(iter(aliases))}.{rest}" if rest else next(iter(aliases)))
+            qualified = next(iter(resolved))
             if qualified.startswith("torch.") or not qualified.rsplit(".", 1)[-1][:1].isupper():
                 return True  # imported_class tells nothing of it
             if budget < 1 or self.path is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import libcst as cst
 
 from dropcheck.analysis.imports import dotted_name
-from dropcheck.analysis.layout import is_test_file  # noqa: F401 - re-exported
 
 
 def is_test_class(node: cst.ClassDef) -> bool:

@@ -1,7 +1,7 @@
 """Facts about the torch API, as data (in the spirit of TorchFix's tables).
 
 Names are canonical: ``torch.nn.modules.dropout.Dropout`` is ``torch.nn.Dropout`` (see
-:func:`dropcheck.analysis.imports.canonical`).
+:func:`canonical` below).
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dropcheck.analysis.mode_dependence import INDEPENDENT
-from dropcheck.analysis.mode_domain import Export, code_of, describe_source, must_train
+from dropcheck.analysis.mode_domain import Export, code_of, describe_source, held, must_train
 from dropcheck.rules.base import Rule
 
 
@@ -103,12 +102,7 @@ class ExportInTrainMode(Rule):
 
 def _in_graph(export: Export) -> str:
     """What the exported graph keeps, from what the model's class is known to contain."""
-    dependence = INDEPENDENT
-    defined: str | None = None
-    for obj in sorted(export.objects, key=lambda o: o.description):
-        if obj.mode_dependent:
-            dependence |= obj.dependence
-            defined = defined or obj.defined
+    dependence, defined = held(export.objects)
     parts = []
     if dependence.dropout:
         parts.append("dropout is baked into the exported graph as a random op")

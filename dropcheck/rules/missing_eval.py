@@ -5,13 +5,13 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.mode_api import LIGHTNING_EVAL_HOOKS
-from dropcheck.analysis.mode_dependence import INDEPENDENT
 from dropcheck.analysis.mode_domain import (
     FlowResult,
     Forward,
     code_of,
     describe_source,
     evaluation_forward,
+    held,
     innermost_loop,
     must_train,
 )
@@ -249,10 +249,5 @@ class MissingEval(Rule):
 
 def _consequence(forward: Forward) -> str:
     """What training mode does to the model, from what its class is known to contain."""
-    dependence = INDEPENDENT
-    defined: str | None = None
-    for obj in sorted(forward.objects, key=lambda o: o.description):
-        if obj.mode_dependent:
-            dependence |= obj.dependence
-            defined = defined or obj.defined
+    dependence, defined = held(forward.objects)
     return dependence.consequence(defined)
