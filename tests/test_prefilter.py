@@ -251,6 +251,41 @@ SKETCH_CASES = {
         "model = restore('w.pt')\n"
         "preds = model(torch.randn(2, 4))  # expect: DC001\n"
     ),
+    # every callee shape the mode analysis may take for a model's forward
+    "forward-of-an-assigned-attribute": _NET + (
+        "class Args:\n    pass\n"
+        "args = Args()\nargs.model = Net()\n"
+        "args.model.load_state_dict(torch.load('w.pt'))\n"
+        "with torch.no_grad():\n    y = args.model(x)  # expect: DC001\n"
+    ),
+    "forward-of-a-subscript": _NET + (
+        "models = [Net()]\nwith torch.no_grad():\n    y = models[0](x)  # expect: DC001\n"
+    ),
+    "forward-of-a-wrapped-module": _NET + (
+        "def run(ddp, x):\n    with torch.no_grad():\n        return ddp.module(x)  # expect: DC001\n"
+        "run(Net(), x)\n"
+    ),
+    "forward-of-a-call-result": _NET + (
+        "def get():\n    return Net()\n"
+        "with torch.no_grad():\n    y = get()(x)  # expect: DC001\n"
+    ),
+    "forward-of-a-loop-target": _NET + (
+        "with torch.no_grad():\n    for m in [Net(), Net()]:\n        y = m(x)  # expect: DC001\n"
+    ),
+    "forward-of-a-walrus-target": _NET + (
+        "with torch.no_grad():\n    y = (m := Net())(x)  # expect: DC001\n"
+    ),
+    "forward-of-self": _NET + (
+        "class Predictor(Net):\n    def predict(self, x):\n"
+        "        with torch.no_grad():\n            return self(x)  # expect: DC001\n"
+        "Predictor().predict(x)\n"
+    ),
+    "forward-of-an-attribute-named-like-a-static-method": _NET + (
+        "class Runner:\n    def __init__(self):\n        self.net = Net()\n"
+        "    def run(self, x):\n        with torch.no_grad():\n"
+        "            return self.net(x)  # expect: DC001\n"
+        "class Other:\n    @staticmethod\n    def net(x):\n        return x\n"
+    ),
 }
 
 
@@ -481,3 +516,30 @@ def test_a_file_sketched_as_an_import_is_not_parsed_again(project: Path,
     (project / "utils.py").write_text("import torch\n")  # other bytes: parsed as usual
     lint_path(helper, WITH)
     assert parsed
+
+
+def test_a_unit_that_runs_no_model_is_no_inference_site() -> None:
+    # a conversion script loads weights into a model and saves it: no forward, so DC001
+    # (which reports forwards only) cannot match, and the file is not parsed for it
+    source = (
+        "import torch\nfrom diffusers import UNet2DModel\n"
+        "def rename(key):\n    return key.replace('old', 'new')\n"
+        "def convert(path, out):\n"
+        "    checkpoint = torch.load(path)\n"
+        "    state = {rename(k): v for k, v in checkpoint.items()}\n"
+        "    model = UNet2DModel(**CONFIG)\n"
+        "    model.load_state_dict(state)\n"
+        "    model.save_pretrained(out)\n"
+        "    return model\n"
+        "with torch.no_grad():\n    convert('a.ckpt', 'out')\n"
+    )
+    rule = rule_by_code("DC001")
+    assert rule is not None
+    assert not rule.could_match(Sketch(ast.parse(source)))
+    # the same script checking its output runs the model: a possible report
+    checked = source.replace("    return model\n", "    print(model(torch.randn(1, 3, 32, 32)))\n"
+                             "    return model\n")
+    assert rule.could_match(Sketch(ast.parse(checked)))
+    for text in (source, checked):
+        data = text.encode()
+        assert lint_source("<case>.py", data, WITH) == lint_source("<case>.py", data, WITHOUT)

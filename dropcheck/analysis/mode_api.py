@@ -55,6 +55,10 @@ NEUTRAL_METHODS: frozenset[str] = frozenset({
 })
 #: Module methods that run the model forward.
 FORWARD_METHODS: frozenset[str] = frozenset({"forward", "generate", "__call__"})
+#: Methods of a module called through an attribute (``m.to(...)``, ``m.eval()``): never the
+#: forward of a submodule held in that attribute (``self.net(x)``).
+MODULE_METHODS: frozenset[str] = (SELF_RETURNING_METHODS | NEUTRAL_METHODS | FORWARD_METHODS
+                                  | {"eval", "train", "load_state_dict", "apply"})
 
 #: Functions that receive a module but never change its mode.
 MODE_NEUTRAL_FUNCTIONS: frozenset[str] = frozenset({

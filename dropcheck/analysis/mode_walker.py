@@ -758,7 +758,7 @@ class Walker:
     def _attribute_model(self, func: cst.Attribute, state: State) -> frozenset[ModelObject]:
         """The model ``self.net`` / ``ddp.module`` stands for when called (a forward), rather
         than a method of what precedes the dot."""
-        if func.attr.value in _MODULE_METHODS:
+        if func.attr.value in api.MODULE_METHODS:
             return frozenset()
         key = expression_key(func)
         if key is None:
@@ -1290,10 +1290,6 @@ class _ModeCallFinder(cst.CSTVisitor):
         if node.attr.value in ("eval", "train", "training"):
             self.found = True
 
-
-#: Attributes that are methods of every module (never submodules).
-_MODULE_METHODS = (api.SELF_RETURNING_METHODS | api.NEUTRAL_METHODS | api.FORWARD_METHODS
-                   | {"eval", "train", "load_state_dict", "apply"})
 
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
     """A constant string passed at ``position`` or as ``keyword``."""

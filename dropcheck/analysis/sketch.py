@@ -128,6 +128,14 @@ class Sketch:
         #: The strings of a literal ``__all__`` list or tuple (what a star import binds).
         self.exported: frozenset[str] | None = None
         self._definitions: dict[str, Definition | None] = {}
+        #: Names the file binds other than by import, def or class (assigned, loop and
+        #: ``with`` targets, parameters), and the dotted attribute chains it assigns
+        #: (``self.net = ...``): only these may hold a model the mode analysis calls.
+        self._stored: set[str] = set()
+        self._stored_chains: set[str] = set()
+        #: Per class name, its methods, and those that are static or class methods.
+        self._methods: dict[str, set[str]] = {}
+        self._static_methods: set[tuple[str, str]] = set()
         for stmt in tree.body:
             if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == "__all__"
@@ -162,8 +170,14 @@ class Sketch:
             if kind is Name:
                 if type(node.ctx) is not ast.Store:  # type: ignore[attr-defined]
                     dotted_names.add(node.id)  # type: ignore[attr-defined]
+                else:
+                    self._stored.add(node.id)  # type: ignore[attr-defined]
                 continue
             if kind is Attribute:
+                if type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
+                    chain = dotted(node)
+                    if chain is not None:
+                        self._stored_chains.add(chain)
                 # a whole chain at once: every prefix of `a.b.c` is a reference
                 parts = [node.attr]  # type: ignore[attr-defined]
                 root = node.value  # type: ignore[attr-defined]
@@ -198,6 +212,11 @@ class Sketch:
                     called.add(func.id)
             elif kind in _UNIT_TYPES:
                 units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
+                if owner is not None:
+                    self._methods.setdefault(owner, set()).add(node.name)  # type: ignore[attr-defined]
+                    if any(dotted(d) in ("staticmethod", "classmethod")
+                           for d in node.decorator_list):  # type: ignore[attr-defined]
+                        self._static_methods.add((owner, node.name))  # type: ignore[attr-defined]
                 for decorator in node.decorator_list:  # type: ignore[attr-defined]
                     # run in the enclosing unit, but switch grad off for this one
                     self._contexts.append((decorator, len(units) - 1))
@@ -213,6 +232,8 @@ class Sketch:
                 # the class body runs in the enclosing unit; its defs are its methods
                 owner = node.name  # type: ignore[attr-defined]
                 plain = all(dotted(b) in PLAIN_BASES for b in bases)
+            elif kind is ast.arg:
+                self._stored.add(node.arg)  # type: ignore[attr-defined]
             elif kind is ast.Assign:
                 targets = node.targets  # type: ignore[attr-defined]
                 if len(targets) == 1 and type(targets[0]) is Name:
@@ -1001,8 +1022,54 @@ class Sketch:
                    and any(self._project_evaluates(name) for name in qualified)}
         # a loop over an evaluation loader (an evaluation phase even without no_grad)
         loaded |= self._evaluation_loops
+        forwards = self._forward_units
         return {i for i in grad | loaded
-                if self.units[i].name not in mode_api.LIGHTNING_EVAL_HOOKS and i not in never}
+                if self.units[i].name not in mode_api.LIGHTNING_EVAL_HOOKS and i not in never
+                and i in forwards}
+
+    @cached_property
+    def _forward_units(self) -> set[int]:
+        """Units with a call the mode analysis may take for a model's forward (DC001 reports
+        forwards only): ``m(x)`` of a name the file binds, ``m.forward(x)``/``generate``,
+        ``self.net(x)`` (not one of the class's own methods), ``a.b(x)`` for an attribute
+        the file assigns, any other callee expression (``models[0](x)``), or a helper given
+        evaluation data (``evaluate(model, val_loader)``, a forward at the call). A
+        conversion script's ``torch.load`` / ``load_state_dict`` / ``save_pretrained`` runs
+        no model."""
+        return {index for index, unit in enumerate(self.units)
+                if any(self._may_forward(call, unit) for call in unit.calls)}
+
+    def _may_forward(self, call: ast.Call, unit: Unit) -> bool:
+        func = call.func
+        kind = type(func)
+        if kind is ast.Name:
+            if func.id in self._stored:  # type: ignore[attr-defined]
+                return True
+        elif kind is ast.Attribute:
+            attr = func.attr  # type: ignore[attr-defined]
+            if attr in mode_api.FORWARD_METHODS or attr == "module":
+                return True
+            chain = dotted(func)
+            if attr not in mode_api.MODULE_METHODS and chain is not None and chain.count(
+                    ".") <= 2:
+                if chain in self._stored_chains:
+                    return True
+                if chain.count(".") == 1 and chain.startswith("self.") and not (
+                        self._own_method(unit, attr)):
+                    return True  # `self.net`: whatever the class (or a caller) holds there
+        else:
+            return True
+        return any(_mentions_evaluation_data(arg) for arg in (
+            *call.args, *(k.value for k in call.keywords)))
+
+    def _own_method(self, unit: Unit, name: str) -> bool:
+        """Whether ``self.<name>(...)`` in a method ``unit`` calls a method its class
+        defines (the analysis applies its summary: no forward), the class's name being
+        unique in the file."""
+        owner = unit.owner
+        return (owner is not None and name in self._methods.get(owner, ())
+                and (owner, name) not in self._static_methods
+                and sum(1 for cls, _, _ in self._class_bases if cls == owner) == 1)
 
     @cached_property
     def _module_inits(self) -> set[int]:
