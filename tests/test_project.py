@@ -293,7 +293,11 @@ _SHORTCUTS = {
     "pyproject.toml": "[project]\nname = 'demo'\n",
     "config.py": "class BaseConfig:\n    pass\nclass Config(BaseConfig):\n    pass\n",
     "outputs.py": "from collections import OrderedDict\nclass Output(OrderedDict):\n    pass\n",
-    "logs.py": "import logging\ndef get_logger(name):\n    return logging.getLogger(name)\n",
+    # a global of the helper's file that only another function reads: the caller's `model`
+    # is not mapped into `get_logger`
+    "logs.py": ("import logging\nmodel = None\n"
+                "def get_logger(name):\n    return logging.getLogger(name)\n"
+                "def describe():\n    return repr(model)\n"),
     # neither modules nor plain: torch's Dataset two files away, a builtin base
     "data.py": "from torch.utils.data import Dataset\nclass Base(Dataset):\n    pass\n",
     "sets.py": ("from data import Base\nclass Digits(Base):\n    pass\n"
@@ -334,6 +338,7 @@ _SHORTCUTS = {
         "freeze()\n"  # reads its own global `model`: mapped to this file's `model`, not `net`
         "with torch.no_grad():\n"
         "    z = net(torch.randn(1, 2))\n"
+        "late = get_logger('late')\n"  # once `model` is bound here
     ),
 }
 

@@ -390,9 +390,9 @@ class ModelModes:
         other, units = found
         if not other.inert(units):
             return False
-        mentioned = other.mentioned
-        return not any(objs and key.partition(".")[0] in mentioned
-                       for key, objs in names.items())
+        # the summary maps a caller's model by name only for a global of the helper's file
+        # (`self.net` and other dotted keys are never mapped into a plain function)
+        return not any(objs and other.reads_global(units, key) for key, objs in names.items())
 
     def resolve_function(self, func: cst.BaseExpression, unit: cst.Module | cst.FunctionDef,
                          ) -> tuple[cst.FunctionDef, bool] | None:

@@ -72,11 +72,14 @@ class Unit:
     """A flow unit of the mode analysis: the module script, or one function body (nested
     functions are their own units; class bodies count as part of the module)."""
 
-    __slots__ = ("callee_names", "calls", "name", "name_calls", "other_calls", "owner",
+    __slots__ = ("block", "callee_names", "calls", "name", "name_calls", "other_calls", "owner",
                  "plain_owner", "returns", "self_calls")
 
-    def __init__(self, name: str | None, owner: str | None, plain_owner: bool) -> None:
+    def __init__(self, name: str | None, owner: str | None, plain_owner: bool,
+                 block: int = 0) -> None:
         self.name = name
+        #: The top-level statement it is written in (see ``Sketch._block_dotted``).
+        self.block = block
         #: The class the function is a method of (its name), if any.
         self.owner = owner
         self.plain_owner = plain_owner
@@ -133,6 +136,9 @@ class Sketch:
         #: (``self.net = ...``): only these may hold a model the mode analysis calls.
         self._stored: set[str] = set()
         self._stored_chains: set[str] = set()
+        #: Names bound in the module's own scope (or declared ``global``): the globals a
+        #: function of the file may read as the mode analysis maps them from its caller.
+        self._module_stored: set[str] = set()
         #: Per class name, its methods, and those that are static or class methods.
         self._methods: dict[str, set[str]] = {}
         self._static_methods: set[tuple[str, str]] = set()
@@ -172,6 +178,8 @@ class Sketch:
                     dotted_names.add(node.id)  # type: ignore[attr-defined]
                 else:
                     self._stored.add(node.id)  # type: ignore[attr-defined]
+                    if unit == 0 and owner is None:
+                        self._module_stored.add(node.id)  # type: ignore[attr-defined]
                 continue
             if kind is Attribute:
                 if type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
@@ -211,7 +219,7 @@ class Sketch:
                     units[unit].name_calls.add(func.id)
                     called.add(func.id)
             elif kind in _UNIT_TYPES:
-                units.append(Unit(node.name, owner, plain))  # type: ignore[attr-defined]
+                units.append(Unit(node.name, owner, plain, block))  # type: ignore[attr-defined]
                 if owner is not None:
                     self._methods.setdefault(owner, set()).add(node.name)  # type: ignore[attr-defined]
                     if any(dotted(d) in ("staticmethod", "classmethod")
@@ -234,6 +242,8 @@ class Sketch:
                 plain = all(dotted(b) in PLAIN_BASES for b in bases)
             elif kind is ast.arg:
                 self._stored.add(node.arg)  # type: ignore[attr-defined]
+            elif kind is ast.Global:
+                self._module_stored.update(node.names)  # type: ignore[attr-defined]
             elif kind is ast.Assign:
                 targets = node.targets  # type: ignore[attr-defined]
                 if len(targets) == 1 and type(targets[0]) is Name:
@@ -705,11 +715,13 @@ class Sketch:
         return {unit for qualified, _, unit in self._resolved_calls
                 if any(is_torch_layer(name) or name == "copy.deepcopy" for name in qualified)}
 
-    @cached_property
-    def mentioned(self) -> frozenset[str]:
-        """Every name the file mentions (the heads of its dotted names)."""
-        return frozenset(name.partition(".")[0] for names in self._block_dotted
-                         for name in names)
+    def reads_global(self, units: Iterable[int], name: str) -> bool:
+        """Whether these units (a helper's, see ``helper_of``) may read the global ``name``
+        of this file: the file's module scope binds it (assigned there or declared
+        ``global``; ``ModelModes.module_names``) and their code mentions it. Only such a
+        global is mapped from the caller's binding of the same name."""
+        return name in self._module_stored and any(
+            name in self._block_dotted[self.units[unit].block] for unit in units)
 
     def unit_switches_mode(self, index: int) -> bool:
         """Whether a unit may set a model's mode: ``.eval()``, ``.train(...)``, or a model
