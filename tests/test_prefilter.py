@@ -543,3 +543,69 @@ def test_a_unit_that_runs_no_model_is_no_inference_site() -> None:
     for text in (source, checked):
         data = text.encode()
         assert lint_source("<case>.py", data, WITH) == lint_source("<case>.py", data, WITHOUT)
+
+
+_BLOCKS = {
+    "pyproject.toml": "[project]\nname = 'blocks'\n",
+    "blocks.py": (
+        "import torch.nn as nn\nfrom deep import Deep\n"
+        "class ConvBlock(nn.Module):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(c, c, 3, padding=1)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x)\n"
+        "class ProjBlock(nn.Module):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.proj = nn.Linear(c, c)\n"
+        "    def forward(self, x):\n"
+        "        return self.proj(x).relu()\n"
+        "class Wrapped(nn.Module):\n"  # a block of a third file: followed there
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.inner = Deep(c)\n"
+        "    def forward(self, x):\n"
+        "        return self.inner(x)\n"
+    ),
+    "deep.py": (
+        "import torch.nn as nn\n"
+        "class Deep(nn.Module):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(c, c, 1)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x)\n"
+    ),
+    "net.py": (
+        "import torch.nn as nn\nfrom blocks import BLOCK\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.block = BLOCK(8)\n"
+        "        self.drop = nn.Dropout(0.2)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(self.block(x))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(("block", "maybe", "reported"), [
+    ("ConvBlock", True, True), ("Wrapped", True, False), ("ProjBlock", False, False),
+    ("Missing", False, False)])
+def test_block_classes_of_other_files_are_read_on_their_sketches(
+        tmp_path: Path, block: str, maybe: bool, reported: bool) -> None:
+    # DC003 and DC014 follow a block class of another project file into its forward; the
+    # pre-filter reads that file's sketch (and a third file's, for a block it builds), so a
+    # model of Linear blocks, or of a name that file does not define, is not parsed for them
+    for name, text in _BLOCKS.items():
+        (tmp_path / name).write_text(text.replace("BLOCK", block))
+    path = tmp_path / "net.py"
+    without = lint_path(str(path), WITHOUT)
+    assert [(f.line, f.code) for f in without if f.code == "DC003"] == (
+        [(9, "DC003")] if reported else [])
+    assert lint_path(str(path), WITH) == without
+    sketch = Sketch(ast.parse(path.read_text()), str(path))
+    rule = rule_by_code("DC003")
+    assert rule is not None
+    assert rule.could_match(sketch) == maybe

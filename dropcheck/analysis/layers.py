@@ -35,6 +35,7 @@ from dropcheck.analysis.calls import BoundCall, bind
 from dropcheck.analysis.classes import ClassIndex, ClassInfo
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable
+from dropcheck.analysis.layout import MAX_FILES_DEEP
 from dropcheck.analysis.literals import decide, literal_arguments
 from dropcheck.analysis.project import lookup_class
 from dropcheck.analysis.rates import source
@@ -119,7 +120,6 @@ class LayerFlow:
 #: Files whose layer flows are being built for an importer (a cycle of imports between
 #: block classes ends there), and how many may nest.
 _BUILDING: set[str] = set()
-_MAX_FILES_DEEP = 3
 
 
 class LayerIndex:
@@ -270,7 +270,7 @@ class LayerIndex:
             return None
         key = str(parsed.path)
         inner: LayerStep | None = None
-        if key not in _BUILDING and len(_BUILDING) < _MAX_FILES_DEEP:
+        if key not in _BUILDING and len(_BUILDING) < MAX_FILES_DEEP:
             _BUILDING.add(key)
             try:
                 other = parsed.context.layers

@@ -20,6 +20,8 @@ from dropcheck.cache import content_hash
 
 _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 MAX_HOPS = 4  # re-exports followed (`from .defaults import Predictor` in a package __init__)
+#: Files of block classes the layer analysis enters, nested (`LayerIndex.imported_block`).
+MAX_FILES_DEEP = 3
 MAX_PARSED_BYTES = 2_000_000  # larger files of the project are not read for their classes
 _MAX_LEVELS = 8
 SKIP_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "node_modules"})

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from dropcheck.analysis import layout, library, mode_api
 from dropcheck.analysis.layout import (
+    MAX_FILES_DEEP,
     MAX_HOPS,
     MAX_PARSED_BYTES,
     class_line,
@@ -122,6 +123,8 @@ class Sketch:
         #: the dotted names it mentions, and the bare names it calls.
         self._block_dotted: list[set[str]] = [set()]
         self._block_called: list[set[str]] = [set()]
+        #: Per block, the dotted callees of its calls (``Mlp``, ``layers.Mlp``).
+        self._block_callees: list[set[str]] = [set()]
         #: Decorators (with the unit of the function they decorate) and ``with`` items.
         self._contexts: list[tuple[ast.expr, int]] = []
         #: Top-level functions by name, with their block (layer builders a flow may call).
@@ -131,6 +134,8 @@ class Sketch:
         #: The strings of a literal ``__all__`` list or tuple (what a star import binds).
         self.exported: frozenset[str] | None = None
         self._definitions: dict[str, Definition | None] = {}
+        #: Memo of ``_class_may_hold``.
+        self._held: dict[tuple[str, frozenset[str], int], bool] = {}
         #: Names the file binds other than by import, def or class (assigned, loop and
         #: ``with`` targets, parameters), and the dotted attribute chains it assigns
         #: (``self.net = ...``): only these may hold a model the mode analysis calls.
@@ -157,6 +162,7 @@ class Sketch:
                 block = len(self._block_dotted)
                 self._block_dotted.append(set())
                 self._block_called.append(set())
+                self._block_callees.append(set())
                 if not isinstance(stmt, ast.ClassDef):
                     self._function_blocks.setdefault(stmt.name, block)
             self._walk(stmt, block)
@@ -169,6 +175,7 @@ class Sketch:
         units = self.units
         dotted_names = self._block_dotted[block]
         called = self._block_called[block]
+        callees = self._block_callees[block]
         AST, Attribute, Name, Call = ast.AST, ast.Attribute, ast.Name, ast.Call
         while stack:
             node, unit, owner, plain = stack.pop()
@@ -206,6 +213,7 @@ class Sketch:
                 callee = dotted(func)
                 if callee is not None:
                     self._calls.append((callee, node, unit))  # type: ignore[arg-type]
+                    callees.add(callee)
                 units[unit].calls.append(node)  # type: ignore[arg-type]
                 if type(func) is Attribute:
                     units[unit].callee_names.add(func.attr)
@@ -389,49 +397,104 @@ class Sketch:
         (top-level class or function) that holds it, module-level names, the in-file base
         classes of its class (``self.attr`` set there), the file's functions it calls (layer
         builders whose lists it spreads) and, ``into_local_classes``, what the
-        file's module classes it builds return (which walk_back follows)."""
-        refs = self._block_references
-        count = len(refs)
-        defined, bases_of = self._block_links
-
-        # a block class of another project file may hold any layer (walk_back enters it)
-        foreign = self._foreign_blocks if into_local_classes else [False] * count
-
-        def closure(names: frozenset[str], via: list[set[int]]) -> list[bool]:
-            has = [bool(r & names) or f for r, f in zip(refs, foreign, strict=True)]
-            changed = True
-            while changed:
-                changed = False
-                for block in range(count):
-                    if not has[block] and any(has[other] for other in via[block]):
-                        has[block] = changed = True
-            return has
-
+        file's module classes it builds return, and the block classes of other project files
+        it builds (which walk_back follows)."""
         flows = self._block_has_flow
         if not any(flows):
             return False
-        # layer builders: the file's functions a block (or the module) calls, whose returned
-        # lists a Sequential spreads (`nn.Sequential(*conv_block(...))`)
-        module_called = self._block_called[0]
-        functions = self._function_blocks
-        with_builders = [bases_of[block] | {functions[name] for name in (
-            self._block_called[block] | module_called) if name in functions}
-            for block in range(count)]
-        has_first = closure(first, with_builders)
-        via = with_builders
-        if into_local_classes:
-            via = [with_builders[block] | {b for name in (self._block_called[block]
-                                                          | module_called)
-                                           for b in defined.get(name, ())}
-                   for block in range(count)]
-        has_second = closure(second, via) if second is not None else flows
+        has_first = self._holds(first, False, into_local_classes)
+        has_second = (self._holds(second, into_local_classes, into_local_classes)
+                      if second is not None else flows)
         return any(f and a and b for f, a, b in zip(flows, has_first, has_second, strict=True))
 
+    def _holds(self, names: frozenset[str], local_classes: bool, foreign: bool,
+               depth: int = MAX_FILES_DEEP) -> list[bool]:
+        """Per block, whether its layers may include one named in ``names``: its references,
+        those of its in-file bases and of the layer builders it (or the module) calls, and
+        ``local_classes``, of the file's classes it builds; ``foreign``, a block class of
+        another project file it refers to that may hold one (read on that file's sketch,
+        ``depth`` files deep, as ``LayerIndex.imported_block`` enters them)."""
+        refs = self._block_references
+        has = [bool(r & names) for r in refs]
+        if foreign:
+            has = [h or self._foreign_holds(block, names, depth) for block, h in enumerate(has)]
+        via = self._block_via[1 if local_classes else 0]
+        changed = True
+        while changed:
+            changed = False
+            for block in range(len(refs)):
+                if not has[block] and any(has[other] for other in via[block]):
+                    has[block] = changed = True
+        return has
+
     @cached_property
-    def _foreign_blocks(self) -> list[bool]:
-        """Per block, whether it refers to a class of another project file."""
-        return [any(name.rsplit(".", 1)[-1][:1].isupper() and self._project_name(name)
-                    for name in refs) for refs in self._block_references]
+    def _block_via(self) -> tuple[list[set[int]], list[set[int]]]:
+        """Per block, the blocks whose layers it may use: its in-file bases and the layer
+        builders it or the module calls (``nn.Sequential(*conv_block(...))``); and the same
+        with the blocks of the file's classes it builds."""
+        defined, bases_of = self._block_links
+        module_called = self._block_called[0]
+        functions = self._function_blocks
+        builders = [bases_of[block] | {functions[name] for name in (
+            self._block_called[block] | module_called) if name in functions}
+            for block in range(len(self._block_dotted))]
+        local = [builders[block] | {b for name in (self._block_called[block] | module_called)
+                                    for b in defined.get(name, ())}
+                 for block in range(len(builders))]
+        return builders, local
+
+    def _foreign_holds(self, block: int, names: frozenset[str], depth: int) -> bool:
+        """Whether a class of another project file that ``block`` refers to may hold a layer
+        named in ``names``."""
+        return any(self._class_may_hold(name, names, depth)
+                   for name in self._foreign_classes[block])
+
+    @cached_property
+    def _foreign_classes(self) -> list[frozenset[str]]:
+        """Per block, the capitalised names from another project file that it (or the
+        module's own code) calls: the block classes the layer analysis enters there
+        (``LayerIndex.imported_block``, for a call such as ``Mlp(...)``; a base class of
+        another file is not entered)."""
+        called: list[frozenset[str]] = []
+        cache: dict[str, frozenset[str]] = {}
+        for callees in self._block_callees:
+            found: set[str] = set()
+            for callee in callees:
+                if callee not in cache:
+                    cache[callee] = frozenset(
+                        name for name in self.resolve(callee)
+                        if name.rsplit(".", 1)[-1][:1].isupper() and self._project_name(name))
+                found |= cache[callee]
+            called.append(frozenset(found))
+        module = called[0]
+        return [module | own for own in called]
+
+    def _class_may_hold(self, qualified: str, names: frozenset[str], depth: int) -> bool:
+        """Whether the class an imported name stands for (in another project file) may hold
+        a layer named in ``names``; True when that cannot be told on sketches."""
+        key = (qualified, names, depth)
+        known = self._held.get(key)
+        if known is not None:
+            return known
+        found = self._project_definition(qualified) if depth > 0 else None
+        if found is None:
+            held = True
+        elif found[1] is None or found[0] not in found[1].class_names:
+            held = False  # no such name there, or a function: no block class to enter
+        else:
+            held = found[1].class_holds(found[0], names, depth - 1)
+        self._held[key] = held
+        return held
+
+    def class_holds(self, name: str, names: frozenset[str], depth: int) -> bool:
+        """Whether the class ``name`` of this file may hold a layer named in ``names`` (its
+        block, as ``_holds`` reads it with the file's classes and other files' blocks)."""
+        blocks = self._block_links[0].get(name)
+        if not blocks or self.star_modules:
+            return True  # defined elsewhere (a re-export the sketch did not follow), or names
+            # a star import may bind
+        has = self._holds(names, True, True, depth)
+        return any(has[block] for block in blocks)
 
     @cached_property
     def _block_has_flow(self) -> list[bool]:
