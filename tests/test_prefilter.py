@@ -251,6 +251,12 @@ SKETCH_CASES = {
         "model = restore('w.pt')\n"
         "preds = model(torch.randn(2, 4))  # expect: DC001\n"
     ),
+    "eval-missing-helper-under-callers-no-grad": _NET + (
+        "def embed(m, x):\n    return m(x)\n"
+        "def embed_all(m, xs):\n    return [embed(m, x) for x in xs]\n"
+        "model = Net()\n"
+        "with torch.no_grad():\n    ys = embed_all(model, xs)  # expect: DC001\n"
+    ),
     # every callee shape the mode analysis may take for a model's forward
     "forward-of-an-assigned-attribute": _NET + (
         "class Args:\n    pass\n"
@@ -262,7 +268,8 @@ SKETCH_CASES = {
         "models = [Net()]\nwith torch.no_grad():\n    y = models[0](x)  # expect: DC001\n"
     ),
     "forward-of-a-wrapped-module": _NET + (
-        "def run(ddp, x):\n    with torch.no_grad():\n        return ddp.module(x)  # expect: DC001\n"
+        "def run(ddp, x):\n    with torch.no_grad():\n"
+        "        return ddp.module(x)  # expect: DC001\n"
         "run(Net(), x)\n"
     ),
     "forward-of-a-call-result": _NET + (

@@ -126,6 +126,9 @@ class Forward:
     #: if any: without a training step in the flow, such a loop is an evaluation phase even
     #: without no_grad (pre-0.4 accuracy helpers).
     eval_loop: cst.For | None = None
+    #: For a forward that a same-file helper runs with grad as its caller left it, the
+    #: caller being under no_grad (the call is the helper's): the helper's name.
+    runner: str | None = None
 
 
 @dataclass(eq=False)
@@ -175,6 +178,8 @@ class FlowResult:
     #: Training the unit does where no step is recorded (``trainer.fit(model)``): where it
     #: trains is not known.
     untracked_training: bool = False
+    #: Statement orders of those calls.
+    untracked_orders: list[int] = field(default_factory=list)
     #: Statement order of each eval/train source node.
     orders: dict[int, int] = field(default_factory=dict)
     #: Loop nodes lexically containing each statement order.
@@ -231,6 +236,10 @@ class Summary:
     #: Keys whose object the helper runs forward in an inference context (no_grad) in the
     #: mode its caller gave it (callers in other files report it at the call).
     inference_keys: frozenset[str] = frozenset()
+    #: Keys whose object the helper runs forward in the mode its caller gave it, with grad as
+    #: its caller left it (no no_grad of its own): a caller under no_grad runs it for
+    #: inference (reported at that call).
+    runs_keys: frozenset[str] = frozenset()
 
 
 #: How many summaries of other files' helpers are being computed (modes.py: one file deep).

@@ -97,6 +97,9 @@ class Walker:
         self.returned_elements: list[list[frozenset[ModelObject]] | None] = []
         self._loop_exits: list[tuple[list[State], list[State]]] = []
         self._bare_call: cst.Call | None = None
+        #: The call whose output the current statement discards (as ``_bare_call``, but kept
+        #: while the call's arguments are evaluated: for a helper's forward at the call).
+        self._discarded: cst.Call | None = None
         #: Mode of the last object passed to ``torch.save`` in this unit, if any.
         self._saved_facts: frozenset[Fact] | None = None
         #: Enclosing ``finally:`` bodies (a return runs them before leaving).
@@ -107,6 +110,9 @@ class Walker:
         #: Models run forward with grad enabled outside any loop (trained by a later step).
         self._grad_forwards_outside: set[ModelObject] = set()
         self._call_results: dict[int, frozenset[ModelObject]] = {}
+        #: Parameter keys a helper this flow calls (with grad as this flow leaves it) runs
+        #: forward in their entry mode: this flow's callers run them so too (``runs_keys``).
+        self._entry_runs: set[str] = set()
         #: Per call of a helper that returns a tuple: the objects of each position.
         self._call_positions: dict[int, tuple[frozenset[ModelObject], ...]] = {}
 
@@ -208,11 +214,19 @@ class Walker:
             if evaluation_forward(forward, self.result) and forward.facts
             and all(f.mode is Mode.ENTRY for f in forward.facts)
             for obj in forward.objects if obj.parameter is not None}
+        # forwards with grad as the caller leaves it, in the mode it gave (a loaded or frozen
+        # model, or an evaluation loop, is reported here: not again at the call)
+        runs_keys = {
+            obj.parameter for forward in self.result.forwards
+            if forward.inference is None and not (forward.loaded or forward.frozen)
+            and forward.eval_loop is None and forward.facts
+            and all(f.mode is Mode.ENTRY for f in forward.facts)
+            for obj in forward.objects if obj.parameter is not None} | self._entry_runs
         del end
         order = tuple(parameter_names(self.unit)) if isinstance(self.unit, cst.FunctionDef) else ()
         return Summary(effects, frozenset(returns_keys), tuple(returns_new),
                        self.result.has_training, frozenset(trains_entry), self.is_generator,
-                       order, positions, frozenset(inference_keys))
+                       order, positions, frozenset(inference_keys), frozenset(runs_keys))
 
     def _positions(self, index_of: dict[tuple[int, int], int],
                    ) -> tuple[tuple[frozenset[str], frozenset[int]], ...]:
@@ -318,8 +332,9 @@ class Walker:
     def small(self, small: cst.BaseSmallStatement, state: State) -> State | None:
         if isinstance(small, cst.Expr):
             self._bare_call = small.value if isinstance(small.value, cst.Call) else None
+            self._discarded = self._bare_call
             self.value(small.value, state)
-            self._bare_call = None
+            self._bare_call = self._discarded = None
             if isinstance(small.value, (cst.Yield, cst.Await)) and isinstance(
                     small.value, cst.Yield):
                 self.is_generator = True
@@ -329,8 +344,9 @@ class Walker:
                     isinstance(t.target, cst.Name) and t.target.value == "_"
                     for t in small.targets):
                 self._bare_call = small.value  # `_ = model(x)`: the output is discarded
+                self._discarded = small.value
             objs = self.value(small.value, state)
-            self._bare_call = None
+            self._bare_call = self._discarded = None
             for target in small.targets:
                 self.bind(target.target, objs, small.value, state)
             return state
@@ -1048,6 +1064,7 @@ class Walker:
              ) -> frozenset[ModelObject]:
         """``trainer.fit(model)``, ``trainer.train()``: training happens somewhere in there."""
         self.result.has_training = self.result.untracked_training = True
+        self.result.untracked_orders.append(self.order)
         passed = frozenset().union(*args)
         for record in self.result.train_calls.values():
             if record.objects & passed:
@@ -1117,6 +1134,9 @@ class Walker:
         name = function.name.value
         if definer is not self.owner:
             self._foreign_inference(call, call_args, args, summary, mapping, state, via)
+        elif summary.runs_keys:
+            self._helper_forwards(call, call_args, args, summary, mapping, state, name,
+                                  params, is_method)
         # call sites for the callee's reporting run
         targets = frozenset(
             name for small in small_statements(self.statement) if isinstance(small, cst.Assign)
@@ -1154,19 +1174,9 @@ class Walker:
             for obj in objs:
                 state.modes[obj] = frozenset(new)
             if changed_to is not None:
-                # the argument that passed these models (for messages and fixes)
-                model_expr: cst.BaseExpression | None = None
-                if "." in key or key not in params:
-                    model_expr = cst.parse_expression(key)  # self.model / a global
-                elif is_method and key == params[0] and isinstance(call.func, cst.Attribute):
-                    model_expr = call.func.value
-                else:
-                    model_expr = next(
-                        (arg.value for arg, arg_objs in zip(call_args, args, strict=False)
-                         if arg_objs & objs), None)
                 self.result.changes.append(ModeChange(
-                    call, model_expr, objs, changed_to, self.statement,
-                    tuple(f.node for f in self.ctx.loops), name))
+                    call, _passed(key, objs, params, is_method, call, call_args, args), objs,
+                    changed_to, self.statement, tuple(f.node for f in self.ctx.loops), name))
         # return value
         result: set[ModelObject] = set()
         for key in summary.returns_keys:
@@ -1191,6 +1201,37 @@ class Walker:
                                   (made[i] for i in indexes))
                 for keys, indexes in summary.positions)
         return frozenset(result)
+
+    def _helper_forwards(self, call: cst.Call, call_args: list[cst.Arg],
+                         args: list[frozenset[ModelObject]], summary: Summary,
+                         mapping: dict[str, frozenset[ModelObject]], state: State, name: str,
+                         params: list[str], is_method: bool) -> None:
+        """A helper of this file that runs a model it is given (or ``self.net``, a global)
+        forward in the mode and grad context this flow gives it: under no_grad here, a
+        forward for inference at the call (``with torch.no_grad(): predict(model, x)``);
+        otherwise this flow's own callers decide (its summary's ``runs_keys``)."""
+        inference = self._inference(state)
+        for key in sorted(summary.runs_keys):
+            objs = mapping.get(key, frozenset())
+            if not objs:
+                continue
+            if inference is None:
+                self._entry_runs.update(
+                    obj.parameter for obj in objs if obj.parameter is not None
+                    and all(f.mode is Mode.ENTRY for f in state.modes.get(obj, ())))
+                continue
+            model = _passed(key, objs, params, is_method, call, call_args, args)
+            if model is None:
+                continue
+            frame = self.ctx.loops[-1] if self.ctx.loops else None
+            self.result.forwards.append(Forward(
+                call=call, model=model, objects=objs, facts=state.facts(objs),
+                inference=inference, statement=self.statement,
+                collected=self._discarded is not call,
+                repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
+                pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
+                frozen=bool(objs & state.frozen), order=self.order,
+                conditional=frame is not None and frame.conditional > 0, runner=name))
 
     def _foreign_inference(self, call: cst.Call, call_args: list[cst.Arg],
                            args: list[frozenset[ModelObject]], summary: Summary,
@@ -1289,6 +1330,19 @@ class _ModeCallFinder(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value in ("eval", "train", "training"):
             self.found = True
+
+
+def _passed(key: str, objs: frozenset[ModelObject], params: list[str], is_method: bool,
+            call: cst.Call, call_args: list[cst.Arg], args: list[frozenset[ModelObject]],
+            ) -> cst.BaseExpression | None:
+    """The expression by which a call hands a helper's parameter (or the ``self.model`` /
+    global it reads) the models ``objs`` (for messages and fixes)."""
+    if "." in key or key not in params:
+        return cst.parse_expression(key)  # self.model / a global
+    if is_method and key == params[0] and isinstance(call.func, cst.Attribute):
+        return call.func.value
+    return next((arg.value for arg, arg_objs in zip(call_args, args, strict=False)
+                 if arg_objs & objs), None)
 
 
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:

@@ -188,12 +188,14 @@ class ModelModes:
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare
         ``model(x)``, ``_ = model(x)``, or ``out = model(x)`` with ``out`` never mentioned again
-        in the unit) and the unit trains afterwards — a pass that initialises lazy modules.
+        in the unit) and the unit trains afterwards (a step, or ``trainer.fit``) — a pass that
+        initialises lazy modules.
         Forwards in loops, and files that register forward hooks (which collect outputs on the
         side), do not count."""
-        if forward.frame is not None or forward.repeated or not any(
-                step.order > forward.order for step in result.steps):
-            return False
+        if forward.frame is not None or forward.repeated or not (
+                any(step.order > forward.order for step in result.steps)
+                or any(order > forward.order for order in result.untracked_orders)):
+            return False  # (`trainer.fit(model)` trains too, where is not known)
         unit = result.unit
         body: cst.BaseSuite | cst.Module = unit if isinstance(unit, cst.Module) else unit.body
         if self._mentions_hooks is None:

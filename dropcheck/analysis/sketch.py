@@ -1110,9 +1110,19 @@ class Sketch:
         the file assigns, any other callee expression (``models[0](x)``), or a helper given
         evaluation data (``evaluate(model, val_loader)``, a forward at the call). A
         conversion script's ``torch.load`` / ``load_state_dict`` / ``save_pretrained`` runs
-        no model."""
-        return {index for index, unit in enumerate(self.units)
-                if any(self._may_forward(call, unit) for call in unit.calls)}
+        no model. A unit that calls a same-file helper that may run one counts too: a
+        helper runs a model it is given in the caller's grad context (``runs_keys``)."""
+        found = {index for index, unit in enumerate(self.units)
+                 if any(self._may_forward(call, unit) for call in unit.calls)}
+        calls = self._calls_between
+        changed = True
+        while changed:
+            changed = False
+            for index, targets in enumerate(calls):
+                if index not in found and any(t in found for t in targets):
+                    found.add(index)
+                    changed = True
+        return found
 
     def _may_forward(self, call: ast.Call, unit: Unit) -> bool:
         func = call.func

@@ -231,6 +231,8 @@ class MissingEval(Rule):
             where = "inside a no-grad block (which does not switch modes)"
         else:
             where = "after `torch.set_grad_enabled(False)` (which does not switch modes)"
+        if forward.runner is not None:
+            where = f"through `{forward.runner}()` {where}"
         why = describe_source(module, forward.facts)
         caller = next((f.caller for f in forward.facts if f.caller is not None), None)
         if caller is not None:
