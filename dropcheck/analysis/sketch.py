@@ -399,30 +399,51 @@ class Sketch:
         builders whose lists it spreads) and, ``into_local_classes``, what the
         file's module classes it builds return, and the block classes of other project files
         it builds (which walk_back follows)."""
-        flows = self._block_has_flow
-        if not any(flows):
+        flows = {block for block, flow in enumerate(self._block_has_flow) if flow}
+        if not flows:
             return False
-        has_first = self._holds(first, False, into_local_classes)
-        has_second = (self._holds(second, into_local_classes, into_local_classes)
-                      if second is not None else flows)
-        return any(f and a and b for f, a, b in zip(flows, has_first, has_second, strict=True))
+        # first as if every block class of another file held every layer: most files are
+        # decided without reading another file
+        for precise in (False, True) if into_local_classes else (True,):
+            first_in = self._holds(first, False, into_local_classes, flows, precise)
+            wanted = {block for block in flows if first_in[block]}
+            if not wanted:
+                return False
+            if second is not None:
+                second_in = self._holds(second, into_local_classes, into_local_classes,
+                                        wanted, precise)
+                wanted = {block for block in wanted if second_in[block]}
+            if not wanted:
+                return False
+        return True
 
     def _holds(self, names: frozenset[str], local_classes: bool, foreign: bool,
-               depth: int = MAX_FILES_DEEP) -> list[bool]:
-        """Per block, whether its layers may include one named in ``names``: its references,
-        those of its in-file bases and of the layer builders it (or the module) calls, and
-        ``local_classes``, of the file's classes it builds; ``foreign``, a block class of
-        another project file it refers to that may hold one (read on that file's sketch,
-        ``depth`` files deep, as ``LayerIndex.imported_block`` enters them)."""
+               wanted: set[int], precise: bool = True, depth: int = MAX_FILES_DEEP,
+               ) -> list[bool]:
+        """For the ``wanted`` blocks (others: False), whether their layers may include one
+        named in ``names``: their references, those of their in-file bases and of the layer
+        builders they (or the module) call, and ``local_classes``, of the file's classes they
+        build; ``foreign``, a block class of another project file they call that may hold
+        one (``precise``: read on that file's sketch, ``depth`` files deep, as
+        ``LayerIndex.imported_block`` enters them; else any such class)."""
         refs = self._block_references
-        has = [bool(r & names) for r in refs]
-        if foreign:
-            has = [h or self._foreign_holds(block, names, depth) for block, h in enumerate(has)]
         via = self._block_via[1 if local_classes else 0]
+        relevant = set(wanted)
+        stack = list(wanted)
+        while stack:
+            for other in via[stack.pop()]:
+                if other not in relevant:
+                    relevant.add(other)
+                    stack.append(other)
+        has = [False] * len(refs)
+        for block in relevant:
+            has[block] = bool(refs[block] & names) or (foreign and (
+                self._foreign_holds(block, names, depth) if precise
+                else bool(self._foreign_classes[block])))
         changed = True
         while changed:
             changed = False
-            for block in range(len(refs)):
+            for block in relevant:
                 if not has[block] and any(has[other] for other in via[block]):
                     has[block] = changed = True
         return has
@@ -493,7 +514,7 @@ class Sketch:
         if not blocks or self.star_modules:
             return True  # defined elsewhere (a re-export the sketch did not follow), or names
             # a star import may bind
-        has = self._holds(names, True, True, depth)
+        has = self._holds(names, True, True, set(blocks), depth=depth)
         return any(has[block] for block in blocks)
 
     @cached_property
@@ -1154,7 +1175,15 @@ class Sketch:
         owner = unit.owner
         return (owner is not None and name in self._methods.get(owner, ())
                 and (owner, name) not in self._static_methods
-                and sum(1 for cls, _, _ in self._class_bases if cls == owner) == 1)
+                and self._class_counts[owner] == 1)
+
+    @cached_property
+    def _class_counts(self) -> dict[str, int]:
+        """How many classes of each name the file defines."""
+        counts: dict[str, int] = {}
+        for name, _, _ in self._class_bases:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
 
     @cached_property
     def _module_inits(self) -> set[int]:
