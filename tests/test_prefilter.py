@@ -616,3 +616,38 @@ def test_block_classes_of_other_files_are_read_on_their_sketches(
     rule = rule_by_code("DC003")
     assert rule is not None
     assert rule.could_match(sketch) == maybe
+
+
+_HELPERS = {
+    "pyproject.toml": "[project]\nname = 'helpers'\n",
+    "utils.py": (
+        "def predict(model, x):\n    return model(x)\n"  # in the caller's mode and grad context
+        "def count(model):\n    return sum(p.numel() for p in model.parameters())\n"
+    ),
+    "main.py": _NET + (
+        "from utils import count, predict\n"
+        "model = Net()\n"
+        "model.load_state_dict(torch.load('w.pt'))\n"
+        "print(count(model))\n"
+        "with torch.no_grad():\n"
+        "    y = HELPER(model, torch.randn(2, 4))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize(("helper", "reported"), [("predict", True), ("count", False)])
+def test_a_helper_of_another_file_runs_a_model_under_the_callers_no_grad(
+        tmp_path: Path, helper: str, reported: bool) -> None:
+    for name, text in _HELPERS.items():
+        (tmp_path / name).write_text(text.replace("HELPER", helper))
+    path = tmp_path / "main.py"
+    without = lint_path(str(path), WITHOUT)
+    found = [f for f in without if f.code == "DC001"]
+    assert [f.line for f in found] == ([15] if reported else [])
+    if reported:
+        assert "through `predict()` (utils.py:1) inside a no-grad block" in found[0].message
+    assert lint_path(str(path), WITH) == without
+    # a helper that runs no model (its file's sketch tells) makes no inference site
+    rule = rule_by_code("DC001")
+    assert rule is not None
+    assert rule.could_match(Sketch(ast.parse(path.read_text()), str(path))) == reported

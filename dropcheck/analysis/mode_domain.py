@@ -126,8 +126,8 @@ class Forward:
     #: if any: without a training step in the flow, such a loop is an evaluation phase even
     #: without no_grad (pre-0.4 accuracy helpers).
     eval_loop: cst.For | None = None
-    #: For a forward that a same-file helper runs with grad as its caller left it, the
-    #: caller being under no_grad (the call is the helper's): the helper's name.
+    #: For a forward that a helper runs with grad as its caller left it, the caller being
+    #: under no_grad (the call is the helper's): the helper (```predict()```, or ``via``).
     runner: str | None = None
 
 

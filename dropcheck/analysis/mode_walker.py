@@ -1134,9 +1134,9 @@ class Walker:
         name = function.name.value
         if definer is not self.owner:
             self._foreign_inference(call, call_args, args, summary, mapping, state, via)
-        elif summary.runs_keys:
-            self._helper_forwards(call, call_args, args, summary, mapping, state, name,
-                                  params, is_method)
+        if summary.runs_keys:
+            self._helper_forwards(call, call_args, args, summary, mapping, state,
+                                  f"`{name}()`" if via is None else via, via, params, is_method)
         # call sites for the callee's reporting run
         targets = frozenset(
             name for small in small_statements(self.statement) if isinstance(small, cst.Assign)
@@ -1204,12 +1204,14 @@ class Walker:
 
     def _helper_forwards(self, call: cst.Call, call_args: list[cst.Arg],
                          args: list[frozenset[ModelObject]], summary: Summary,
-                         mapping: dict[str, frozenset[ModelObject]], state: State, name: str,
-                         params: list[str], is_method: bool) -> None:
-        """A helper of this file that runs a model it is given (or ``self.net``, a global)
-        forward in the mode and grad context this flow gives it: under no_grad here, a
-        forward for inference at the call (``with torch.no_grad(): predict(model, x)``);
-        otherwise this flow's own callers decide (its summary's ``runs_keys``)."""
+                         mapping: dict[str, frozenset[ModelObject]], state: State,
+                         runner: str, via: str | None, params: list[str],
+                         is_method: bool) -> None:
+        """A helper (``runner``; of another file: ``via``) that runs a model it is given (or
+        ``self.net``, a global) forward in the mode and grad context this flow gives it:
+        under no_grad here, a forward for inference at the call (``with torch.no_grad():
+        predict(model, x)``); otherwise this flow's own callers decide (its summary's
+        ``runs_keys``)."""
         inference = self._inference(state)
         for key in sorted(summary.runs_keys):
             objs = mapping.get(key, frozenset())
@@ -1231,7 +1233,8 @@ class Walker:
                 repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
                 pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
                 frozen=bool(objs & state.frozen), order=self.order,
-                conditional=frame is not None and frame.conditional > 0, runner=name))
+                conditional=frame is not None and frame.conditional > 0, runner=runner,
+                via=via))
 
     def _foreign_inference(self, call: cst.Call, call_args: list[cst.Arg],
                            args: list[frozenset[ModelObject]], summary: Summary,

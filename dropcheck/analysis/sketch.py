@@ -134,6 +134,8 @@ class Sketch:
         #: The strings of a literal ``__all__`` list or tuple (what a star import binds).
         self.exported: frozenset[str] | None = None
         self._definitions: dict[str, Definition | None] = {}
+        #: Whether ``_forward_units`` is being computed (helper files that call each other).
+        self._forwards_in_progress = False
         #: Memo of ``_class_may_hold``.
         self._held: dict[tuple[str, frozenset[str], int], bool] = {}
         #: Names the file binds other than by import, def or class (assigned, loop and
@@ -1131,10 +1133,19 @@ class Sketch:
         the file assigns, any other callee expression (``models[0](x)``), or a helper given
         evaluation data (``evaluate(model, val_loader)``, a forward at the call). A
         conversion script's ``torch.load`` / ``load_state_dict`` / ``save_pretrained`` runs
-        no model. A unit that calls a same-file helper that may run one counts too: a
-        helper runs a model it is given in the caller's grad context (``runs_keys``)."""
+        no model. A unit that calls a helper (of this file, or of another project file) that
+        may run one counts too: a helper runs a model it is given in the caller's grad
+        context (``runs_keys``)."""
+        if self._forwards_in_progress:
+            return set(range(len(self.units)))  # a cycle of helper files: anything may
+        self._forwards_in_progress = True
+        try:
+            project = self._project_forward_calls
+        finally:
+            self._forwards_in_progress = False
         found = {index for index, unit in enumerate(self.units)
-                 if any(self._may_forward(call, unit) for call in unit.calls)}
+                 if any(id(call) in project or self._may_forward(call, unit)
+                        for call in unit.calls)}
         calls = self._calls_between
         changed = True
         while changed:
@@ -1143,6 +1154,26 @@ class Sketch:
                 if index not in found and any(t in found for t in targets):
                     found.add(index)
                     changed = True
+        return found
+
+    @cached_property
+    def _project_forward_calls(self) -> set[int]:
+        """Calls (by id) of a top-level function of another project file whose units may run
+        a model (its file's sketch tells), or of a name that cannot be followed there."""
+        found: set[int] = set()
+        for qualified, call, _ in self._resolved_calls:
+            for name in qualified:
+                definition = self._project_definition(name)
+                if definition is None:
+                    runs = self._project_name(name)  # not followed: maybe
+                else:
+                    _, other, units = definition
+                    # no such name there, or a class (built: none of its methods runs)
+                    runs = other is not None and units is not None and bool(
+                        other._closure(units) & other._forward_units)
+                if runs:
+                    found.add(id(call))
+                    break
         return found
 
     def _may_forward(self, call: ast.Call, unit: Unit) -> bool:

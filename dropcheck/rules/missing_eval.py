@@ -209,7 +209,7 @@ class MissingEval(Rule):
         module = self.context.module
         model = code_of(module, forward.model)
         inference = forward.inference
-        if forward.via is not None:
+        if forward.via is not None and forward.runner is None:
             # a helper of another file runs it under no_grad: fixed here, before the call
             where = f"in {forward.via}, which disables grad (that does not switch modes)"
             inference = None
@@ -232,7 +232,7 @@ class MissingEval(Rule):
         else:
             where = "after `torch.set_grad_enabled(False)` (which does not switch modes)"
         if forward.runner is not None:
-            where = f"through `{forward.runner}()` {where}"
+            where = f"through {forward.runner} {where}"
         why = describe_source(module, forward.facts)
         caller = next((f.caller for f in forward.facts if f.caller is not None), None)
         if caller is not None:
