@@ -73,8 +73,8 @@ class Unit:
     """A flow unit of the mode analysis: the module script, or one function body (nested
     functions are their own units; class bodies count as part of the module)."""
 
-    __slots__ = ("block", "callee_names", "calls", "name", "name_calls", "other_calls", "owner",
-                 "plain_owner", "returns", "self_calls")
+    __slots__ = ("block", "bound", "callee_names", "calls", "name", "name_calls", "other_calls",
+                 "owner", "plain_owner", "returns", "self_calls")
 
     def __init__(self, name: str | None, owner: str | None, plain_owner: bool,
                  block: int = 0) -> None:
@@ -95,6 +95,8 @@ class Unit:
         self.other_calls: set[str] = set()
         #: Whether it has a ``return <value>`` (a helper may hand back a model).
         self.returns = False
+        #: The names it binds: parameters, assignment, loop and ``with`` targets.
+        self.bound: set[str] = set()
 
 
 class Sketch:
@@ -187,6 +189,7 @@ class Sketch:
                     dotted_names.add(node.id)  # type: ignore[attr-defined]
                 else:
                     self._stored.add(node.id)  # type: ignore[attr-defined]
+                    units[unit].bound.add(node.id)  # type: ignore[attr-defined]
                     if unit == 0 and owner is None:
                         self._module_stored.add(node.id)  # type: ignore[attr-defined]
                 continue
@@ -252,6 +255,7 @@ class Sketch:
                 plain = all(dotted(b) in PLAIN_BASES for b in bases)
             elif kind is ast.arg:
                 self._stored.add(node.arg)  # type: ignore[attr-defined]
+                units[unit].bound.add(node.arg)  # type: ignore[attr-defined]
             elif kind is ast.Global:
                 self._module_stored.update(node.names)  # type: ignore[attr-defined]
             elif kind is ast.Assign:
@@ -1170,9 +1174,32 @@ class Sketch:
                     _, other, units = definition
                     # no such name there, or a class (built: none of its methods runs)
                     runs = other is not None and units is not None and bool(
-                        other._closure(units) & other._forward_units)
+                        other._closure(units) & other._input_runs)
                 if runs:
                     found.add(id(call))
+                    break
+        return found
+
+    @cached_property
+    def _input_runs(self) -> set[int]:
+        """Units that may run forward a model their caller hands them: as ``_forward_units``,
+        but a called name must be bound in the unit (a parameter, or a local that may
+        alias one) or a global of the file (a function nested in another may call its
+        enclosing function's names). Helpers of
+        further files are not counted: inside a helper of another file the analysis does
+        not follow them (``FOREIGN_DEPTH``)."""
+        top = {unit for units in self._top_units.values() for unit in units}
+        found: set[int] = set()
+        for index, unit in enumerate(self.units):
+            nested = index not in top and index != 0  # a method too: its class may be nested
+            for call in unit.calls:
+                func = call.func
+                if type(func) is ast.Name and not nested:
+                    if func.id in unit.bound or func.id in self._module_stored:
+                        found.add(index)
+                        break
+                elif self._may_forward(call, unit):
+                    found.add(index)
                     break
         return found
 
