@@ -260,7 +260,7 @@ class LayerIndex:
         """A module class of another project file (``from .blocks import ConvBlock``): a step
         whose output is what that class's ``forward()`` returns, read in its own file."""
         if (self.path is None or name.startswith("torch.")
-                or not name.rsplit(".", 1)[-1][:1].isupper()):
+                or not api.class_like(name)):
             return None
         found = lookup_class(self.path, name)
         if found is None:

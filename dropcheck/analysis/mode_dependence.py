@@ -53,6 +53,7 @@ from dropcheck.analysis.torch_api import (
     RUNNING_STATS_NORMS,
     SIGNATURES,
     TRACKS_BY_DEFAULT,
+    class_like,
     is_torch_layer,
     layer_is_mode_dependent,
 )
@@ -336,8 +337,8 @@ class ModeDependence:
         None when it cannot be told: a class whose bases are unknown, or (for ``imported``;
         ``imported_class`` returns it) a module whose layers its own file does not show
         either (built by factories from elsewhere)."""
-        if self.path is None or qualified.startswith("torch.") or not qualified.rsplit(
-                ".", 1)[-1][:1].isupper() or _DEPTH[0] >= _MAX_DEPTH:
+        if self.path is None or qualified.startswith("torch.") or not class_like(
+                qualified) or _DEPTH[0] >= _MAX_DEPTH:
             return None
         _DEPTH[0] += 1
         try:
@@ -716,7 +717,7 @@ class _Finder(cst.CSTVisitor):
                 return True
             if qualified.startswith("torch.") or qualified.startswith(_HARMLESS_PREFIXES):
                 return True
-            if qualified.rsplit(".", 1)[-1][:1].isupper():
+            if class_like(qualified):
                 imported = owner.imported(qualified, node, scopes, self.env)
                 if imported is not None:
                     self.found |= imported.dependence  # a class of another file or library

@@ -127,7 +127,7 @@ class Forward:
     #: without no_grad (pre-0.4 accuracy helpers).
     eval_loop: cst.For | None = None
     #: For a forward that a helper runs with grad as its caller left it, the caller being
-    #: under no_grad (the call is the helper's): the helper (```predict()```, or ``via``).
+    #: under no_grad (the call is the helper's): the helper (`` `predict()` ``, or ``via``).
     runner: str | None = None
 
 

@@ -5,7 +5,7 @@ mode changes, training steps and exports (see analysis/modes.py for the whole pi
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -209,24 +209,26 @@ class Walker:
             for obj, facts in step.trained.items():
                 if obj.parameter is not None and any(f.mode is Mode.ENTRY for f in facts):
                     trains_entry.add(obj.parameter)
-        inference_keys = {
-            obj.parameter for forward in self.result.forwards
-            if evaluation_forward(forward, self.result) and forward.facts
-            and all(f.mode is Mode.ENTRY for f in forward.facts)
-            for obj in forward.objects if obj.parameter is not None}
+        inference_keys = self._entry_forward_keys(
+            lambda forward: evaluation_forward(forward, self.result))
         # forwards with grad as the caller leaves it, in the mode it gave (a loaded or frozen
         # model, or an evaluation loop, is reported here: not again at the call)
-        runs_keys = {
-            obj.parameter for forward in self.result.forwards
-            if forward.inference is None and not (forward.loaded or forward.frozen)
-            and forward.eval_loop is None and forward.facts
-            and all(f.mode is Mode.ENTRY for f in forward.facts)
-            for obj in forward.objects if obj.parameter is not None} | self._entry_runs
+        runs_keys = self._entry_forward_keys(
+            lambda forward: forward.inference is None and not (forward.loaded or forward.frozen)
+            and forward.eval_loop is None) | self._entry_runs
         del end
         order = tuple(parameter_names(self.unit)) if isinstance(self.unit, cst.FunctionDef) else ()
         return Summary(effects, frozenset(returns_keys), tuple(returns_new),
                        self.result.has_training, frozenset(trains_entry), self.is_generator,
                        order, positions, frozenset(inference_keys), frozenset(runs_keys))
+
+    def _entry_forward_keys(self, kind: Callable[[Forward], bool]) -> set[str]:
+        """The parameter keys of forwards of ``kind`` that run a model in the mode its caller
+        gave it (every fact ENTRY)."""
+        return {obj.parameter for forward in self.result.forwards
+                if kind(forward) and forward.facts
+                and all(f.mode is Mode.ENTRY for f in forward.facts)
+                for obj in forward.objects if obj.parameter is not None}
 
     def _positions(self, index_of: dict[tuple[int, int], int],
                    ) -> tuple[tuple[frozenset[str], frozenset[int]], ...]:
@@ -1223,18 +1225,27 @@ class Walker:
                     and all(f.mode is Mode.ENTRY for f in state.modes.get(obj, ())))
                 continue
             model = _passed(key, objs, params, is_method, call, call_args, args)
-            if model is None:
-                continue
-            frame = self.ctx.loops[-1] if self.ctx.loops else None
-            self.result.forwards.append(Forward(
-                call=call, model=model, objects=objs, facts=state.facts(objs),
-                inference=inference, statement=self.statement,
-                collected=self._discarded is not call,
-                repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
-                pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
-                frozen=bool(objs & state.frozen), order=self.order,
-                conditional=frame is not None and frame.conditional > 0, runner=runner,
-                via=via))
+            if model is not None:
+                frame = self.ctx.loops[-1] if self.ctx.loops else None
+                self._forward_at_call(
+                    call, model, objs, state, inference, via,
+                    collected=self._discarded is not call, runner=runner,
+                    conditional=frame is not None and frame.conditional > 0)
+
+    def _forward_at_call(self, call: cst.Call, model: cst.BaseExpression,
+                         objs: frozenset[ModelObject], state: State, inference: cst.CSTNode,
+                         via: str | None, collected: bool = True,
+                         runner: str | None = None, conditional: bool = False) -> None:
+        """Record a forward that a helper runs, at the call of the helper (where a missing
+        ``eval()`` is fixed)."""
+        frame = self.ctx.loops[-1] if self.ctx.loops else None
+        self.result.forwards.append(Forward(
+            call=call, model=model, objects=objs, facts=state.facts(objs), inference=inference,
+            statement=self.statement, collected=collected,
+            repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
+            pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
+            frozen=bool(objs & state.frozen), order=self.order,
+            conditional=conditional, via=via, runner=runner))
 
     def _foreign_inference(self, call: cst.Call, call_args: list[cst.Arg],
                            args: list[frozenset[ModelObject]], summary: Summary,
@@ -1249,15 +1260,8 @@ class Walker:
             objs = mapping.get(key, frozenset())
             model = next((arg.value for arg, arg_objs in zip(call_args, args, strict=False)
                           if arg_objs & objs), None)
-            if not objs or model is None:
-                continue
-            frame = self.ctx.loops[-1] if self.ctx.loops else None
-            self.result.forwards.append(Forward(
-                call=call, model=model, objects=objs, facts=state.facts(objs), inference=call,
-                statement=self.statement, collected=True,
-                repeated=bool(self.ctx.loops) or self.ctx.repeated > 0, frame=frame,
-                pass_index=self.ctx.pass_index, loaded=bool(objs & state.loaded),
-                frozen=bool(objs & state.frozen), order=self.order, via=via))
+            if objs and model is not None:
+                self._forward_at_call(call, model, objs, state, call, via)
 
     def _literal_arguments(self, function: cst.FunctionDef, is_method: bool,
                            call_args: list[cst.Arg], definer: ModelModes) -> Constants:

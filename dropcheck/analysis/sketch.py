@@ -38,6 +38,7 @@ from dropcheck.analysis.torch_api import (
     PLAIN_BASES,
     SIGNATURES,
     canonical,
+    class_like,
     is_module_base,
     is_torch_layer,
     layer_is_mode_dependent,
@@ -490,7 +491,7 @@ class Sketch:
                 if callee not in cache:
                     cache[callee] = frozenset(
                         name for name in self.resolve(callee)
-                        if name.rsplit(".", 1)[-1][:1].isupper() and self._project_name(name))
+                        if class_like(name) and self._project_name(name))
                 found |= cache[callee]
             called.append(frozenset(found))
         module = called[0]
@@ -914,7 +915,7 @@ class Sketch:
                 return None
             qualified = next(iter(resolved))
             if (qualified.startswith("torch.") or is_module_base(qualified)
-                    or not qualified.rsplit(".", 1)[-1][:1].isupper()):
+                    or not class_like(qualified)):
                 return None
             assert self.path is not None
             found = follow_import(self.path, qualified)
@@ -956,7 +957,7 @@ class Sketch:
             if len(resolved) != 1:
                 continue
             qualified = next(iter(resolved))
-            if qualified.startswith("torch.") or not qualified.rsplit(".", 1)[-1][:1].isupper():
+            if qualified.startswith("torch.") or not class_like(qualified):
                 return True  # imported_class tells nothing of it
             if budget < 1 or self.path is None:
                 continue
@@ -1185,9 +1186,8 @@ class Sketch:
         """Units that may run forward a model their caller hands them: as ``_forward_units``,
         but a called name must be bound in the unit (a parameter, or a local that may
         alias one) or a global of the file (a function nested in another may call its
-        enclosing function's names). Helpers of
-        further files are not counted: inside a helper of another file the analysis does
-        not follow them (``FOREIGN_DEPTH``)."""
+        enclosing function's names). Helpers of further files are not counted: inside a
+        helper of another file the analysis does not follow them (``FOREIGN_DEPTH``)."""
         top = {unit for units in self._top_units.values() for unit in units}
         found: set[int] = set()
         for index, unit in enumerate(self.units):
@@ -1247,9 +1247,7 @@ class Sketch:
     def _module_inits(self) -> set[int]:
         """``__init__`` units of classes that are certainly torch modules (defined once, with
         a base that resolves, through one import, to a module base)."""
-        counts: dict[str, int] = {}
-        for name, _, _ in self._class_bases:
-            counts[name] = counts.get(name, 0) + 1
+        counts = self._class_counts
         sure: set[str] = set()
         changed = True
         while changed:
@@ -1523,7 +1521,7 @@ def _mentions_evaluation_data(iterable: ast.expr) -> bool:
 
 def _library_module_class(qualified: str) -> bool:
     """A torch module class of a library in dropcheck's table (a model or a layer)."""
-    if not qualified.rsplit(".", 1)[-1][:1].isupper():
+    if not class_like(qualified):
         return False
     entry = library.table_class(qualified)
     return entry is not None and entry.code.startswith("M")

@@ -372,6 +372,13 @@ def canonical(qualified_name: str) -> str:
     return qualified_name
 
 
+def class_like(qualified: str) -> bool:
+    """Whether a name's last part is capitalised, as a class's is (``models.Net``, not
+    ``utils.build``): how the analysis tells the classes a project calls from its functions
+    before reading them."""
+    return qualified.rsplit(".", 1)[-1][:1].isupper()
+
+
 def is_module_base(qualified: str) -> bool:
     """Whether a base class, by its qualified name, makes a class a torch module."""
     if qualified in MODULE_BASES:

@@ -73,9 +73,13 @@ class MissingEval(Rule):
     when every class the program trains, or else imports, is such a model), forwards under
     `no_grad` of the model
     being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
-    nothing reads before training starts (lazy-module initialisation), and test code (test
-    files, methods of test classes). A `@torch.no_grad()` evaluation helper called in the epoch
-    loop after training (`test(loader)` after `train()`) is an evaluation phase: reported.
+    nothing reads before training starts (a step, or `trainer.fit`: lazy-module
+    initialisation), and test code (test files, methods of test classes). A `@torch.no_grad()`
+    evaluation helper called in the epoch loop after training (`test(loader)` after `train()`)
+    is an evaluation phase: reported. So is a helper that runs the model it is given without a
+    `no_grad` of its own, called inside one (`with torch.no_grad(): embed(model, x)`): reported
+    at the call, for a helper of another project file only when the model is known to have
+    dropout or BatchNorm.
 
     ## Example
     ```python
