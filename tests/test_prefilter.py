@@ -184,7 +184,9 @@ SKETCH_CASES = {
         "export(Net(), 'm.onnx')\n"
     ),
     "mc-dropout-train": _NET + (
-        "model = Net()\nmodel.load_state_dict(torch.load('w.pt'))\nmodel.train()  # expect: DC007\n"
+        # (with BatchNorm: train() on a dropout-only model switches nothing else)
+        "model = nn.Sequential(Net(), nn.BatchNorm1d(4))\n"
+        "model.load_state_dict(torch.load('w.pt'))\nmodel.train()  # expect: DC007\n"
         "with torch.no_grad():\n    samples = [model(x) for _ in range(10)]\n"
     ),
     "eval-in-helper-in-loop": _NET + (

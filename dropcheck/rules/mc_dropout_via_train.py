@@ -37,7 +37,9 @@ class McDropoutViaTrain(Rule):
     Not reported: ordinary training after `train()` (also when the loss comes from a method of
     the model, `model.loss(...)`, or backward and step run in a callable handed the loss and
     the optimizer, `loss_scaler(loss, optimizer)`); models without dropout (BatchNorm alone is
-    no MC sampling); `.train()` on individual dropout submodules; BatchNorm recalibration loops
+    no MC sampling); models known to hold dropout and no BatchNorm or other mode-dependent
+    layer (`train()` then switches only dropout, as the fix would); `.train()` on individual
+    dropout submodules; BatchNorm recalibration loops
     (`torch.optim.swa_utils.update_bn` style) whose forwards' outputs are not collected; test
     code.
 
@@ -105,7 +107,10 @@ class McDropoutViaTrain(Rule):
 
     @staticmethod
     def _is_mc_dropout(record: TrainCall) -> bool:
-        if record.trained or not any(obj.dependence.stochastic for obj in record.objects):
+        # a model known to hold dropout and nothing else that depends on the mode (no
+        # BatchNorm): train() then switches only dropout, which is what the fix would do
+        if record.trained or not any(obj.dependence.stochastic and obj.dependence.statistics
+                                     for obj in record.objects):
             return False
         sampling = [f for f in record.forwards if f.collected and (
             f.inference is not None or f.repeated)]
@@ -122,10 +127,12 @@ class McDropoutViaTrain(Rule):
         model = code_of(module, target)
         forwards: tuple[Forward, ...] = tuple(record.forwards)
         self.sites.append(McDropoutSite(record.node, target, tuple(f.call for f in forwards)))
+        known = any(obj.dependence.batch_statistics for obj in record.objects)
+        bn = "BatchNorm" if known else "any BatchNorm (or other mode-dependent layer) in it"
         self.report(
             record.node,
             f"`{model}.train()` is used for stochastic (MC-dropout) predictions with no "
-            f"training step: it also switches BatchNorm to batch statistics and overwrites its "
+            f"training step: it also switches {bn} to batch statistics and overwrites its "
             f"running stats with inference data. Call `{model}.eval()` and re-enable only the "
             f"dropout modules (`isinstance(m, nn.modules.dropout._DropoutNd)`: `m.train()`), "
             f"or use `dropcheck.runtime.mc_dropout({model})`",
