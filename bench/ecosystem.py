@@ -183,6 +183,9 @@ def row(findings: Iterable[dict[str, object]]) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--only", help="projects whose name contains this")
+    parser.add_argument("--projects", type=Path, default=PROJECTS,
+                        help="the list of pinned projects (default: ecosystem-projects.txt; "
+                        "ecosystem-heldout.txt: projects first run after the fixes)")
     parser.add_argument("--mirror", type=Path, default=MIRROR)
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--findings", action="store_true", help="print every finding")
@@ -194,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     labels = load_labels()
     corpora: list[tuple[Project, Path, list[str]]] = []
-    for project in read_projects():
+    for project in read_projects(args.projects):
         if args.only and args.only.lower() not in project.name.lower():
             continue
         corpora.append((project, materialise(project, args.mirror, args.work), ["."]))
