@@ -35,7 +35,7 @@ def _lines(output: str) -> list[str]:
     return sorted(line for line in output.splitlines() if ": DC" in line)
 
 
-@pytest.mark.parametrize("name", ["classifier", "src_layout"])
+@pytest.mark.parametrize("name", ["classifier", "src_layout", "pickled_lm"])
 def test_one_file_alone_gets_the_findings_of_the_whole_project(name: str, tmp_path: Path,
                                                                ) -> None:
     """pre-commit passes only the changed files: a file's findings must not depend on which
@@ -88,6 +88,28 @@ def test_cache_follows_the_files_a_result_depends_on(tmp_path: Path) -> None:
     models.write_text(text)  # back again: the findings come back
     restored, _ = _run(project, cache)
     assert restored == first
+
+
+def test_a_model_loaded_whole_is_what_the_script_beside_it_saved(tmp_path: Path) -> None:
+    """``torch.load(f)`` in a script that names no model class: the scripts in its folder that
+    save whole models say what it is (pickled_lm: an RNNModel with dropout; pickled_text: a
+    model without dropout and a vocabulary, neither reported), and the cache follows them."""
+    project = tmp_path / "pickled_lm"
+    shutil.copytree(PROJECTS / "pickled_lm", project)
+    found = _dropcheck("--no-cache", "generate.py", cwd=project).stdout
+    assert "dropout stays active (RNNModel (model.py:6): nn.Dropout" in found, found
+    text = _dropcheck("--no-cache", ".", cwd=PROJECTS / "pickled_text").stdout
+    assert _lines(text) == [], text
+
+    cache = tmp_path / "cache"
+    first, _ = _run(project, cache)
+    assert ("generate.py", 20, "DC001") in first
+    # main.py now saves a model without dropout: generate.py is linted again and is silent
+    main = project / "main.py"
+    main.write_text(main.read_text().replace("net = models.RNNModel(10000, 200, 200, "
+                                             "dropout=0.5)", "net = torch.nn.Linear(4, 4)"))
+    edited, stats = _run(project, cache)
+    assert ("generate.py", 20, "DC001") not in edited and stats.linted >= 1
 
 
 #: A prediction script whose model comes from a helper of another file. The helper first

@@ -57,6 +57,11 @@ NEUTRAL_METHODS: frozenset[str] = frozenset({
 FORWARD_METHODS: frozenset[str] = frozenset({"forward", "generate", "__call__"})
 #: Methods of a module called through an attribute (``m.to(...)``, ``m.eval()``): never the
 #: forward of a submodule held in that attribute (``self.net(x)``).
+#: Methods of a training framework that hand back the module (or, given several objects, each
+#: of them) wrapped, in the same mode: Accelerate's ``prepare``, Lightning Fabric's
+#: ``setup_module`` and ``setup``.
+WRAPPING_METHODS: frozenset[str] = frozenset({"prepare", "setup", "setup_module"})
+
 MODULE_METHODS: frozenset[str] = (SELF_RETURNING_METHODS | NEUTRAL_METHODS | FORWARD_METHODS
                                   | {"eval", "train", "load_state_dict", "apply"})
 

@@ -116,6 +116,18 @@ class Dependence:
             effect = "any dropout or BatchNorm in it stays in training mode"
         return effect + self.where(defined)
 
+    def eval_consequence(self, defined: str | None = None) -> str:
+        """What eval mode does to training with this dependence (the other way round)."""
+        if self.dropout and self.batch_statistics:
+            effect = "dropout stays off and BatchNorm stops updating"
+        elif self.dropout:
+            effect = "dropout stays off"
+        elif self.batch_statistics:
+            effect = "BatchNorm stops updating its running averages"
+        else:
+            effect = "any dropout stays off and any BatchNorm stops updating"
+        return effect + self.where(defined)
+
     def where(self, defined: str | None = None) -> str:
         """`` (Net (models.py:6): nn.Dropout(0.3))``: where the class is and the layers that
         showed its dependence (or what could not be read); "" when nothing is known."""

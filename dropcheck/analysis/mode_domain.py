@@ -372,6 +372,8 @@ def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
             return f"set by `{text}`"
         if fact.caller is not None:
             return f"passed in training mode by a caller (`{text}`)"
+        if fact.mode is Mode.UNKNOWN:
+            return f"after `{text}`, which dropcheck cannot see into"
         if isinstance(source, cst.Call) and "load" in text.split("(", 1)[0]:
             return f"loaded by `{text}`, which keeps the mode it was saved in"
         return f"built by `{text}`, which starts in training mode"

@@ -693,6 +693,10 @@ class Walker:
             # self.manual_backward(loss), optimizer.step(), scaler.step(optimizer)
             self._step(call, state, {})
             return frozenset()
+        if method in api.WRAPPING_METHODS and len(args) == 1 and args[0]:
+            # model = accelerator.prepare(model) / fabric.setup_module(model): the same
+            # module, wrapped (also when the accelerator or fabric is a parameter)
+            return args[0]
         if receiver and method is not None and isinstance(func, cst.Attribute):
             own = self.owner.resolve_function(func, self.unit)
             if own is not None:  # self.helper(...): a method of this class (or a local base)
@@ -707,8 +711,7 @@ class Walker:
             handled = self._known_callee(call, qualified, args, state)
             if handled is not None:
                 return handled
-        if method == "prepare" and not receiver and len(args) == 1:
-            return args[0]  # model = accelerator.prepare(model): the same module, wrapped
+
         if method in ("fit", "train") and not receiver:
             return self._fit(call, args, state)  # trainer.fit(model) / trainer.train()
         if method == "from_pretrained":
@@ -851,7 +854,8 @@ class Walker:
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
             obj = self._object(call, Origin.LOADED, UNKNOWN_DEPENDENCE)
-            self.owner.loads.append((obj, _string_argument(call, 0, "f")))
+            self.owner.loads.append((obj, _string_argument(call, 0, "f"), _path_text(
+                self.owner.module, call, 0)))
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
             # same flow gives back the saved model's mode
             saved = self._saved_facts
@@ -866,6 +870,7 @@ class Walker:
             saved_expr = call.args[0].value
             if not (isinstance(saved_expr, cst.Call) and isinstance(saved_expr.func, cst.Attribute)
                     and saved_expr.func.attr.value == "state_dict"):
+                self.owner.whole_saves.append((_path_text(self.owner.module, call, 1), first))
                 self._saved_facts = state.facts(first) if first else frozenset(
                     {self._fact(Mode.UNKNOWN, call)})
             return frozenset()
@@ -1352,6 +1357,16 @@ def _passed(key: str, objs: frozenset[ModelObject], params: list[str], is_method
                  if arg_objs & objs), None)
 
 
+def _path_text(module: cst.Module, call: cst.Call, position: int) -> str | None:
+    """The code of the path (or file) argument of ``torch.save``/``torch.load``, with no
+    spaces: what a load in one script and a save in another are matched by."""
+    for index, arg in enumerate(call.args):
+        if (arg.keyword is None and index == position and not arg.star) or (
+                arg.keyword is not None and arg.keyword.value == "f"):
+            return "".join(module.code_for_node(arg.value).split())
+    return None
+
+
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
     """A constant string passed at ``position`` or as ``keyword``."""
     for index, arg in enumerate(call.args):
@@ -1379,7 +1394,9 @@ def _is_step_call(call: cst.Call) -> bool:
 
 
 def _is_prepare(call: cst.Call) -> bool:
-    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "prepare"
+    """``accelerator.prepare(model, opt)`` / ``fabric.setup(model, opt)``: one wrapped object
+    back per argument."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in api.WRAPPING_METHODS
 
 
 def _is_optimizer(func: cst.Attribute) -> bool:
@@ -1423,19 +1440,45 @@ def _config_constructor(qualified: str, call: cst.Call) -> bool:
 
 
 #: Annotations of parameters that hold no model.
-_PLAIN_ANNOTATIONS = frozenset({"int", "float", "str", "bool", "bytes", "complex"})
+_PLAIN_ANNOTATIONS = frozenset({"int", "float", "str", "bool", "bytes", "complex", "dict",
+                                "Dict", "Mapping", "Namespace", "DictConfig", "Path"})
+#: The names by which scripts and libraries pass their settings (argparse's ``args``, a config
+#: object): ``Net(args)`` builds a model from them rather than wrapping one.
+_CONFIG_NAMES = frozenset({"args", "opt", "opts", "cfg", "config", "conf", "hparams", "hps",
+                           "hp", "options", "flags", "settings", "hyperparams",
+                           "hyperparameters"})
+_CONFIG_SUFFIXES = ("_config", "_cfg", "_conf", "_args", "_opts", "_hparams")
+
+
+def _settings_annotation(annotation: cst.BaseExpression | None) -> bool:
+    """``int``, ``argparse.Namespace``, ``Config``, ``TrainArgs``, ``dict[str, Any]``,
+    ``Config | None``: an annotation of a value that holds no model."""
+    if isinstance(annotation, cst.BinaryOperation):  # X | None
+        return _settings_annotation(annotation.left) and (
+            _settings_annotation(annotation.right) or dotted_name(annotation.right) == "None")
+    if isinstance(annotation, cst.Subscript):
+        annotation = annotation.value
+    name = dotted_name(annotation) if annotation is not None else None
+    if name is None:
+        return False
+    last = name.rsplit(".", 1)[-1]
+    return last in _PLAIN_ANNOTATIONS or last.endswith(("Config", "Args", "Arguments"))
 
 
 def _plain_value_parameters(function: cst.FunctionDef) -> frozenset[str]:
-    """Parameters that certainly hold no model: annotated ``int``/``float``/``str``/``bool``,
-    or defaulting to a number, string or boolean (``num_classes: int = 10``, ``p=0.5``), so
-    that ``Net(num_classes=num_classes)`` builds a model rather than wrapping one."""
+    """Parameters that hold no model: settings by annotation (``int``, ``str``, ``dict``,
+    ``argparse.Namespace``, a ``Config`` or ``TrainArgs`` class) or by their conventional name
+    (``args``, ``cfg``, ``config``, ``hparams``, ``model_config``), or defaulting to a number,
+    string or boolean (``num_classes: int = 10``, ``p=0.5``), so that ``Net(args)`` or
+    ``Net(num_classes=num_classes)`` builds a model rather than wrapping one."""
     params = function.params
     found: set[str] = set()
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         annotation = param.annotation.annotation if param.annotation is not None else None
         default = param.default
-        if (isinstance(annotation, cst.Name) and annotation.value in _PLAIN_ANNOTATIONS) or (
+        name = param.name.value.lstrip("_").lower()
+        if _settings_annotation(annotation) or name in _CONFIG_NAMES or name.endswith(
+                _CONFIG_SUFFIXES) or (
                 isinstance(default, (cst.Integer, cst.Float, cst.SimpleString,
                                      cst.ConcatenatedString))
                 or (isinstance(default, cst.Name) and default.value in ("True", "False"))

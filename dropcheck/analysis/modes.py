@@ -43,6 +43,7 @@ from dropcheck.analysis.mode_domain import (
     Fact,
     FlowResult,
     Forward,
+    Mode,
     ModelObject,
     Origin,
     Summary,
@@ -55,7 +56,7 @@ from dropcheck.analysis.mode_walker import (
     _ModeCallFinder,
     _NameFinder,
 )
-from dropcheck.analysis.pickled import pickled_dependence
+from dropcheck.analysis.pickled import pickled_dependence, saved_by_siblings
 from dropcheck.analysis.project import lookup_function
 from dropcheck.analysis.scopes import (
     parameter_names,
@@ -110,7 +111,12 @@ class ModelModes:
         #: caller passes in training mode (a reporting run's parameter holds those).
         self.entry_dependence: dict[tuple[int, str], tuple[Dependence, str | None]] = {}
         self.saves: dict[str, set[ModelObject]] = {}
-        self.loads: list[tuple[ModelObject, str | None]] = []
+        #: Whole models loaded: the object, a constant path, the path argument's code.
+        self.loads: list[tuple[ModelObject, str | None, str | None]] = []
+        self._loads_seen = 0
+        #: Every ``torch.save`` of a whole object: the path argument's code, the models saved
+        #: (none: an object that is no model dropcheck knows, a vocabulary).
+        self.whole_saves: list[tuple[str | None, frozenset[ModelObject]]] = []
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        enclosing: cst.FunctionDef | None = None) -> None:
@@ -154,6 +160,8 @@ class ModelModes:
         functions = [u for u in self.units[1:] if isinstance(u, cst.FunctionDef)]
         for function in functions:
             self.summary_run(function)  # records the call sites of every caller
+        # what loaded models are, before the call sites hand them to the reporting runs
+        self._loaded_from_saves([module_result, *self._summary_runs.values()])
         for unit in functions:
             entry = self._reporting_entry(unit)
             if entry is None:
@@ -162,7 +170,7 @@ class ModelModes:
                 results.append(Walker(self, unit, entry_facts=entry).run())
         for result in results:
             result.test_code = self.is_test_code(result.unit)
-        self._loaded_from_saves()
+        self._loaded_from_saves(results)
         return results
 
     @functools.cached_property
@@ -171,19 +179,32 @@ class ModelModes:
         itself (analysis/pickled.py)."""
         return pickled_dependence(self.module, self.imports, self.classes, self.dependence)
 
-    def _loaded_from_saves(self) -> None:
+    def _loaded_from_saves(self, results: list[FlowResult]) -> None:
         """A whole model loaded from a file this file saves it to (``torch.save(net, 'net.pkl')``
         in one function, ``torch.load('net.pkl')`` in another) is the model that was saved: it
         takes the saved models' mode dependence (a tutorial's Linear-ReLU net: none)."""
-        for obj, path in self.loads:
+        run: set[ModelObject] | None = None
+        loads, self._loads_seen = self.loads[self._loads_seen:], len(self.loads)
+        for obj, path, text in loads:
             saved = self.saves.get(path) if path is not None else None
             if saved:
                 dependence = INDEPENDENT
                 for other in saved:
                     dependence |= other.dependence
                 obj.dependence = dependence
-            else:
-                obj.dependence = self._pickled
+                continue
+            obj.dependence = self._pickled
+            if obj.dependence.known or self.path is None:
+                continue
+            if run is None:  # only a model the file runs is worth reading other files for
+                run = {o for result in results for forward in result.forwards
+                       for o in forward.objects}
+                run.update(o for sites in self._callsite_facts.values()
+                           for found in sites.values() for site in found for o in site.objects)
+            if obj in run:
+                found = saved_by_siblings(self.path, text, {t for _, _, t in self.loads})
+                if found is not None:
+                    obj.dependence, obj.defined = found
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare
@@ -257,6 +278,15 @@ class ModelModes:
                     self.entry_dependence[(id(function), key)] = (
                         dependence, next((o.defined for o in site.objects if o.defined), None))
                     break
+        for key, fact_sets in sites.items():
+            # every caller in the file hands this parameter models without dropout or
+            # BatchNorm (`fit(model=GPT(config))`): what the function does to its mode
+            # cannot matter, whatever it is
+            if key not in entry and fact_sets and all(
+                    site.objects and not any(obj.mode_dependent for obj in site.objects)
+                    for site in fact_sets):
+                entry[key] = frozenset({Fact(Mode.ENTRY, None)})
+                self.entry_dependence[(id(function), key)] = (INDEPENDENT, None)
         for key, facts in self._init_attributes(function).items():
             entry.setdefault(key, facts)
         return entry or None

@@ -13,9 +13,18 @@ module needs its class importable, so the program that loads it names the candid
 
 When every candidate is known and none depends on the mode, the loaded model does not either:
 the mode rules stay silent on it. Any unknown candidate, or none, leaves it unknown.
+
+A prediction script often names no candidate at all (``model = torch.load(args.checkpoint)``,
+the class found by the unpickler). Then the scripts beside it that save whole objects say
+what it loads (``torch.save(model, f)`` in ``main.py`` beside ``generate.py``): the saves
+whose path argument reads the same as the load's (``f``, ``args.dictionary``), else every
+save of a model whose path no other load of the file reads. Only for a loaded model the file
+runs, so that the scripts beside a file are analysed only where it matters.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import libcst as cst
 
@@ -28,7 +37,7 @@ from dropcheck.analysis.mode_dependence import (
     Dependence,
     ModeDependence,
 )
-from dropcheck.analysis.project import lookup_class
+from dropcheck.analysis.project import consult, lookup_class, parse
 from dropcheck.analysis.walk import visit_readonly
 
 _SAFE_GLOBALS = frozenset({"torch.serialization.safe_globals",
@@ -137,3 +146,53 @@ def _readable_class(dependence: ModeDependence, qualified: str) -> bool:
 
     return project_class(dependence.path, qualified) or lookup_class(
         dependence.path, qualified) is not None
+
+
+#: While the scripts beside a file are read for their saves, their own loads look no further.
+_READING_SIBLINGS = [False]
+
+
+def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
+                      ) -> tuple[Dependence, str | None] | None:
+    """The mode dependence (and class location) of a whole model that the file at ``path``
+    loads with the path argument ``text``, from the saves of the scripts in its folder (see
+    the module docstring); None where they do not say."""
+    if _READING_SIBLINGS[0]:
+        return None
+    here = Path(path).resolve()
+    saves: list[tuple[str | None, frozenset[object]]] = []
+    _READING_SIBLINGS[0] = True
+    try:
+        for sibling in sorted(here.parent.glob("*.py")):
+            if sibling == here:
+                continue
+            try:
+                data = sibling.read_bytes()
+            except OSError:
+                continue
+            if b"save(" not in data:
+                consult(sibling, data)  # a save added there must show here
+                continue
+            parsed = parse(sibling)
+            if parsed is None:
+                continue
+            modes = parsed.context.modes
+            modes.results  # noqa: B018 -- the analysis collects the file's saves
+            saves.extend(modes.whole_saves)
+    finally:
+        _READING_SIBLINGS[0] = False
+    matched = [objs for saved_to, objs in saves if text is not None and saved_to == text]
+    if matched:
+        # what was saved there: a model, or an object dropcheck does not know as one (a
+        # vocabulary), which no mode can matter to
+        found = [obj for objs in matched for obj in objs]
+    else:
+        found = [obj for saved_to, objs in saves if saved_to not in loaded_here for obj in objs]
+        if not found:
+            return None
+    dependence = INDEPENDENT
+    defined: str | None = None
+    for obj in found:
+        dependence |= obj.dependence  # type: ignore[attr-defined]
+        defined = defined or obj.defined  # type: ignore[attr-defined]
+    return dependence, defined

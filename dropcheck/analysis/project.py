@@ -142,6 +142,14 @@ def forget_answers() -> None:
             parsed.__dict__.pop("context", None)
 
 
+def consult(path: Path, data: bytes) -> None:
+    """Record that the current lint read ``path`` (``data``, its bytes) without parsing it:
+    what it concluded from them (no save there) holds only while they stay the same."""
+    digest = content_hash(data)
+    _CONSULTED[str(path)] = digest
+    note_read(None, str(path), digest)
+
+
 def parse(path: Path) -> ProjectFile | None:
     """The parsed file; re-parsed when its bytes changed since (a long-lived process). Within
     one lint a file is read once."""

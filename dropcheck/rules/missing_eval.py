@@ -70,8 +70,9 @@ class MissingEval(Rule):
     updates, metrics), models whose class has no mode-dependent layer (no dropout with a rate
     above 0, counting the constants its constructor is called with; no BatchNorm or tracked
     InstanceNorm; an LSTM with the default `dropout=0`; a model loaded whole by `torch.load`
-    when every class the program trains, or else imports, is such a model), forwards under
-    `no_grad` of the model
+    when every class the program trains, or else imports, is such a model, or, when it names
+    none, every model the scripts beside it save whole to that path, or else save at all: a
+    `predict.py` loading what `train.py` saved), forwards under `no_grad` of the model
     being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
     nothing reads before training starts (a step, or `trainer.fit`: lazy-module
     initialisation), and test code (test files, methods of test classes). A `@torch.no_grad()`

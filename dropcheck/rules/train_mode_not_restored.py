@@ -23,9 +23,10 @@ class NotRestoredSite:
 class TrainModeNotRestored(Rule):
     """
     ## What it does
-    Flags `model.eval()` (directly, or through a same-file helper that does not restore the
-    mode) inside a training loop, such that the next iteration's training step runs without
-    `model.train()` first.
+    Flags `model.eval()` (directly, or through a helper that does not restore the mode, or
+    restores it on one path only: a sample generation that returns early with the model in
+    eval mode) inside a training loop, such that the next iteration's training step runs
+    without `model.train()` first.
 
     ## Why is this bad?
     After the first validation pass the model keeps training in eval mode: dropout is off (the
@@ -35,7 +36,8 @@ class TrainModeNotRestored(Rule):
     Not reported: `model.train()` at the top of the loop body or right after the validation
     block; helpers that save and restore `model.training`; `eval()` after the loop; models
     without a mode-dependent layer (only Linear, Conv, ReLU, pooling: `eval()` changes
-    nothing); test code.
+    nothing), also in a training function whose callers in the file all pass such a model;
+    test code.
 
     ## Example
     ```python
@@ -120,7 +122,9 @@ class TrainModeNotRestored(Rule):
     def _report(self, result: FlowResult, source: cst.CSTNode, obj: ModelObject,
                 via: str | None) -> None:
         module = self.context.module
-        change = next((c for c in result.changes if c.call is source), None)
+        # a helper call changes several models (`fabric` and `model`): name the reported one
+        change = next((c for c in result.changes if c.call is source and obj in c.objects),
+                      None)
         model_expr = change.model if change is not None else None
         if model_expr is not None:
             model = code_of(module, model_expr)
@@ -128,13 +132,17 @@ class TrainModeNotRestored(Rule):
             model = obj.description or code_of(module, obj.site)
         self.sites.append(NotRestoredSite(source, model_expr,
                                           change.statement if change is not None else None))
-        how = (f"`{via}()` calls `.eval()` on `{model}` and does not restore the mode"
+        # a helper that restores the mode on one path only (an early return, an `else:`)
+        some_path = change is not None and change.mode is not Mode.EVAL
+        how = (f"`{via}()` calls `.eval()` on `{model}` and "
+               f"{'on some path returns without restoring' if some_path else 'does not restore'}"
+               " the mode"
                if via is not None else f"`{code_of(module, source)}` switches `{model}` to eval")
         self.report(
             source,
             f"{how} inside the training loop, and the next iteration trains without "
-            f"`{model}.train()`: dropout stays off and BatchNorm stops updating for the rest of "
-            f"training. Call `{model}.train()` after the validation block (or at the top of "
+            f"`{model}.train()`: {obj.dependence.eval_consequence(obj.defined)} for the rest "
+            f"of training. Call `{model}.train()` after the validation block (or at the top of "
             f"the loop body)",
             fix=train_at_loop_top(self.context, model_expr, training_loop(
                 result.steps, change.loops if change is not None else (), obj)),
