@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -71,6 +71,10 @@ class Dependence:
     #: What showed it, for messages (``nn.Dropout(0.3)``, ``nn.BatchNorm2d``, ``Encoder
     #: (not readable)``): at most a few, not part of equality.
     evidence: tuple[str, ...] = field(default=(), compare=False)
+    #: Every mode-dependent part is in eval mode once built (a pretrained descriptor whose
+    #: ``__init__`` ends with ``self.eval()``, ``VGG(...).eval()`` as a submodule): it
+    #: depends on the mode only after an explicit ``train()``.
+    starts_eval: bool = False
 
     @property
     def stochastic(self) -> bool:
@@ -96,7 +100,13 @@ class Dependence:
         evidence = tuple(sorted(set(self.evidence) | set(other.evidence)))[:_MAX_EVIDENCE]
         return Dependence(self.dropout or other.dropout,
                           self.batch_statistics or other.batch_statistics,
-                          self.unknown or other.unknown, evidence)
+                          self.unknown or other.unknown, evidence,
+                          (self.any or other.any) and (self.starts_eval or not self.any)
+                          and (other.starts_eval or not other.any))
+
+    def evaled(self) -> Dependence:
+        """The same, built in eval mode."""
+        return replace(self, starts_eval=True) if self.any else self
 
     def shown(self, *evidence: str) -> Dependence:
         """The same, with what showed it (kept only where it says something)."""
@@ -570,9 +580,11 @@ class ModeDependence:
                 elif parent is not None and base_init is not None:
                     base_env = self.env(base_init[1], parent, parent_scopes, env)
                 found |= self.of_class(local, base_env)
-        finder = _Finder(self, env if init is not None else None, (self.module, info.node))
+        finder = _Finder(self, env if init is not None else None, (self.module, info.node),
+                         _evaled_attributes(init) if init is not None else frozenset())
         visit_readonly(info.node.body, finder)
-        return found | finder.found
+        found |= finder.found
+        return found.evaled() if init is not None and _ends_in_eval(init) else found
 
     def rate(self, expr: cst.BaseExpression, env: Env | None,
              scopes: tuple[Scope, ...]) -> Number | None:
@@ -659,15 +671,92 @@ class ModeDependence:
         return True
 
 
+def _eval_call(node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """What ``X.eval()`` / ``X.train(False)`` switches to eval mode (``X``), else None."""
+    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+        return None
+    method = node.func.attr.value
+    if (method == "eval" and not node.args) or (
+            method == "train" and len(node.args) == 1
+            and dotted_name(node.args[0].value) == "False"):
+        return node.func.value
+    return None
+
+
+def _mode_calls(function: cst.FunctionDef) -> Iterator[tuple[int, cst.BaseExpression, bool]]:
+    """The top-level statements of ``function`` that switch a mode: (index, receiver,
+    whether to eval), also in a chain (``self.eval().requires_grad_(False)``)."""
+    for index, stmt in enumerate(function.body.body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            node = small.value if isinstance(small, cst.Expr) else None
+            while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                target = _eval_call(node)
+                if target is not None:
+                    yield index, target, True
+                elif node.func.attr.value == "train":
+                    yield index, node.func.value, False
+                node = node.func.value
+
+
+def _ends_in_eval(init: cst.FunctionDef) -> bool:
+    """``__init__`` switches the whole module to eval mode (``self.eval()`` as a statement of
+    its body, not under a condition) and builds no submodule and switches nothing back after
+    it: a pretrained descriptor, a frozen feature extractor."""
+    last = None
+    for index, target, to_eval in _mode_calls(init):
+        if dotted_name(target) == "self":
+            last = index if to_eval else None
+    if last is None:
+        return False
+    later = _SelfAssignments()
+    for stmt in init.body.body[last + 1:]:
+        visit_readonly(stmt, later)
+    return not later.found
+
+
+class _SelfAssignments(cst.CSTVisitor):
+    """Whether a statement assigns an attribute of ``self`` (builds a submodule, maybe)."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.found = self.found or any(
+            isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self"
+            for t in node.targets)
+
+
+def _evaled_attributes(init: cst.FunctionDef) -> frozenset[str]:
+    """``self.X`` submodules that ``__init__`` switches to eval mode as a statement of its
+    body (``self.vgg.eval()``) and not back: they are in eval mode once built."""
+    evaled: dict[str, bool] = {}
+    for _, target, to_eval in _mode_calls(init):
+        name = dotted_name(target)
+        if name is not None and name.startswith("self.") and name.count(".") == 1:
+            evaled[name[5:]] = to_eval
+    return frozenset(name for name, to_eval in evaled.items() if to_eval)
+
+
 class _Finder(cst.CSTVisitor):
     """Everything a class body or factory builds or calls, joined."""
 
     def __init__(self, owner: ModeDependence, env: Env | None,
-                 scopes: tuple[Scope, ...]) -> None:
+                 scopes: tuple[Scope, ...], evaled: frozenset[str] = frozenset()) -> None:
         self.owner = owner
         self.env = env
         self.scopes = list(scopes)
         self.found = INDEPENDENT
+        #: ``self.X`` attributes the class's ``__init__`` switches to eval mode
+        self.evaled = evaled
+
+    def _built_in_eval(self, value: cst.BaseExpression) -> bool:
+        """What ``value`` builds, read apart and counted as built in eval mode."""
+        finder = _Finder(self.owner, self.env, tuple(self.scopes))
+        visit_readonly(value, finder)
+        self.found |= finder.found.evaled()
+        return False
 
     @property
     def done(self) -> bool:
@@ -687,8 +776,12 @@ class _Finder(cst.CSTVisitor):
         return not self.done
 
     def visit_Assign(self, node: cst.Assign) -> bool:
-        # `self.encoder = build_encoder(cfg)`: a submodule from a factory we cannot see
         value = node.value
+        if self.evaled and any(
+                isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self"
+                and t.target.attr.value in self.evaled for t in node.targets):
+            return self._built_in_eval(value)  # `self.vgg = vgg16(...)`, then `self.vgg.eval()`
+        # `self.encoder = build_encoder(cfg)`: a submodule from a factory we cannot see
         if self.done or not isinstance(value, cst.Call) or not any(
                 isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self"
                 for t in node.targets):
@@ -712,6 +805,10 @@ class _Finder(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> bool:
         if self.done:
             return False
+        target = _eval_call(node)
+        if target is not None and dotted_name(target) != "self" and not (
+                dotted_name(target) or "").startswith("self."):
+            return self._built_in_eval(target)  # `VGG(...).eval()`
         owner = self.owner
         scopes = tuple(self.scopes)
         qualified = owner.imports.resolve(node.func)
@@ -755,7 +852,7 @@ class _Finder(cst.CSTVisitor):
                 or "." in name):
             # methods of self or of values (x.view(...)), builtins
             return True
-        if name[:1].isupper():
+        if class_like(name):
             self.found |= UNKNOWN_DEPENDENCE.shown(f"{name} (not readable)")  # unknown class
             return False
         return True

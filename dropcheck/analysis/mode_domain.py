@@ -374,6 +374,9 @@ def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
             return f"passed in training mode by a caller (`{text}`)"
         if fact.mode is Mode.UNKNOWN:
             return f"after `{text}`, which dropcheck cannot see into"
+        if fact.mode is Mode.EVAL and not text.endswith((".eval()", ".train(False)")):
+            return (f"built by `{text}`, whose constructor leaves its dropout and BatchNorm "
+                    "in eval mode")
         if isinstance(source, cst.Call) and "load" in text.split("(", 1)[0]:
             return f"loaded by `{text}`, which keeps the mode it was saved in"
         return f"built by `{text}`, which starts in training mode"

@@ -828,7 +828,9 @@ class Walker:
     def _built(self, call: cst.Call, dependent: Dependence, state: State,
                ) -> frozenset[ModelObject]:
         obj = self._object(call, Origin.BUILT, dependent)
-        state.modes[obj] = frozenset({self._fact(Mode.TRAIN, call)})
+        # a module whose mode-dependent parts its constructor leaves in eval mode
+        mode = Mode.EVAL if dependent.starts_eval else Mode.TRAIN
+        state.modes[obj] = frozenset({self._fact(mode, call)})
         return frozenset({obj})
 
     def _known_callee(self, call: cst.Call, qualified: str,

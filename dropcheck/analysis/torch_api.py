@@ -375,8 +375,10 @@ def canonical(qualified_name: str) -> str:
 def class_like(qualified: str) -> bool:
     """Whether a name's last part is capitalised, as a class's is (``models.Net``, not
     ``utils.build``): how the analysis tells the classes a project calls from its functions
-    before reading them."""
-    return qualified.rsplit(".", 1)[-1][:1].isupper()
+    before reading them. A name in capitals with an underscore is a constant's or a
+    check function's (``KORNIA_CHECK_SHAPE``), not a class's (``MLP``, ``VGG`` are)."""
+    last = qualified.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not (last.isupper() and "_" in last.strip("_"))
 
 
 def is_module_base(qualified: str) -> bool:
