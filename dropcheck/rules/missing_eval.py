@@ -72,7 +72,9 @@ class MissingEval(Rule):
     InstanceNorm; an LSTM with the default `dropout=0`; a model loaded whole by `torch.load`
     when every class the program trains, or else imports, is such a model, or, when it names
     none, every model the scripts beside it save whole to that path, or else save at all: a
-    `predict.py` loading what `train.py` saved), forwards under `no_grad` of the model
+    `predict.py` loading what `train.py` saved), models whose constructor leaves every
+    dropout and BatchNorm in eval mode (an `__init__` ending with `self.eval()`, a
+    `vgg16(...).features.eval()` submodule), forwards under `no_grad` of the model
     being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
     nothing reads before training starts (a step, or `trainer.fit`: lazy-module
     initialisation), and test code (test files, methods of test classes). A `@torch.no_grad()`
