@@ -81,6 +81,9 @@ class ModelObject:
     #: Where its class is defined, when another file or a library says what it contains
     #: (``Net (models.py:6)``), for messages.
     defined: str | None = None
+    #: The file and name of its class, when it is a class of the project (its methods'
+    #: summaries say what a call of one does to the mode).
+    cls: tuple[str, str] | None = None
 
     @property
     def mode_dependent(self) -> bool:

@@ -5,8 +5,10 @@ mode changes, training steps and exports (see analysis/modes.py for the whole pi
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import libcst as cst
@@ -42,6 +44,8 @@ from dropcheck.analysis.mode_domain import (
     must_train,
     names_evaluation_data,
 )
+from dropcheck.analysis.project import lookup_class
+from dropcheck.analysis.project import parse as parse_project_file
 from dropcheck.analysis.scopes import (
     Scope,
     function_bound_names,
@@ -751,7 +755,11 @@ class Walker:
                     # a module built around an existing model (an export wrapper, a classifier
                     # around a backbone): the wrapped model's mode is what matters
                     return wrapped
-                return self._built(call, self._dependence(call), state)
+                built = self._built(call, self._dependence(call), state)
+                if self.owner.path is not None:
+                    for obj in built:
+                        obj.cls = (self.owner.path, func.value)
+                return built
         if qualified is not None:
             imported = self.owner.dependence.imported(qualified, call, self._scopes)
             if imported is not None:
@@ -767,14 +775,23 @@ class Walker:
                     if wrapped:
                         return wrapped
                     built = self._built(call, imported.dependence, state)
+                    cls = self._project_class(qualified) if imported.source == "project" else None
                     for obj in built:
                         obj.defined = imported.where
+                        obj.cls = cls
                     return built
         if qualified is not None and _config_constructor(qualified, call) and (
                 not self.owner.dependence.project_non_module(qualified)):
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
         return frozenset()
+
+    def _project_class(self, qualified: str) -> tuple[str, str] | None:
+        """The file and name of a class of another project file."""
+        if self.owner.path is None:
+            return None
+        found = lookup_class(self.owner.path, qualified)
+        return (str(found[0].path), found[1].name) if found is not None else None
 
     def _attribute_model(self, func: cst.Attribute, state: State) -> frozenset[ModelObject]:
         """The model ``self.net`` / ``ddp.module`` stands for when called (a forward), rather
@@ -976,8 +993,35 @@ class Walker:
                 if target is not None and len(receiver) == 1:
                     return self._apply_summary(call, target, True, list(call.args), args,
                                                state, receiver)
+        # a method of a class of another project file (`model.init_hidden(1)`)
+        foreign = self._foreign_method(receiver, method)
+        if foreign is not None:
+            return self._apply_summary(call, foreign[1], True, list(call.args), args, state,
+                                       receiver, foreign[0], foreign[2], effects_only=True)
         state.set_mode(receiver, frozenset({self._fact(Mode.UNKNOWN, call)}))
         return frozenset()
+
+    def _foreign_method(self, receiver: frozenset[ModelObject], method: str,
+                        ) -> tuple[ModelModes, cst.FunctionDef, str] | None:
+        """The method of one receiver whose class another project file defines: the analysis
+        of that file, the def, and where it is (for messages)."""
+        if len(receiver) != 1 or FOREIGN_DEPTH[0] > 0:
+            return None
+        obj = next(iter(receiver))
+        if obj.cls is None and obj.origin is Origin.LOADED:
+            self.owner.resolve_load(obj, method)  # what the scripts beside this one saved
+        cls = obj.cls
+        if cls is None or cls[0] == self.owner.path:
+            return None
+        parsed = parse_project_file(Path(cls[0]))
+        if parsed is None:
+            return None
+        modes = parsed.context.modes
+        function = modes.class_method(cls[1], method)
+        if function is None:
+            return None
+        line = parsed.line_of(rb"def[ \t]+" + re.escape(method.encode()) + rb"\b")
+        return modes, function, f"`{cls[1]}.{method}()` ({parsed.path.name}:{line or 1})"
 
     def _apply_is_neutral(self, fn: cst.BaseExpression) -> bool:
         """``model.apply(init_weights)``: a same-file function that never switches modes."""
@@ -1092,9 +1136,11 @@ class Walker:
                        call_args: list[cst.Arg], args: list[frozenset[ModelObject]],
                        state: State, receiver: frozenset[ModelObject] | None,
                        definer: ModelModes | None = None, via: str | None = None,
-                       ) -> frozenset[ModelObject]:
+                       effects_only: bool = False) -> frozenset[ModelObject]:
         """Apply what ``function`` does (a helper of this file, or of the file ``definer``
-        analyses, described by ``via``) to the models the call passes."""
+        analyses, described by ``via``) to the models the call passes; ``effects_only``: what
+        it does to their modes and what it returns, not the forwards or training steps in it
+        (a method of a class of another file, which the pre-filter's sketch does not follow)."""
         definer = definer or self.owner
         constants = self._literal_arguments(function, is_method, call_args, definer)
         if definer is self.owner:
@@ -1141,9 +1187,9 @@ class Walker:
             if found:
                 mapping[key] = found
         name = function.name.value
-        if definer is not self.owner:
+        if definer is not self.owner and not effects_only:
             self._foreign_inference(call, call_args, args, summary, mapping, state, via)
-        if summary.runs_keys:
+        if summary.runs_keys and not effects_only:
             self._helper_forwards(call, call_args, args, summary, mapping, state,
                                   f"`{name}()`" if via is None else via, via, params, is_method)
         # call sites for the callee's reporting run
@@ -1157,7 +1203,7 @@ class Walker:
                     state.facts(objs), call, objs,
                     self.ctx.loops[-1] if self.ctx.loops else None, targets))
         # training inside the helper
-        if summary.trains:
+        if summary.trains and not effects_only:
             trained = {obj: state.modes.get(obj, frozenset())
                        for key in summary.trains_entry for obj in mapping.get(key, frozenset())}
             self._step(call, state, trained)

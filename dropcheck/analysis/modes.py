@@ -56,7 +56,7 @@ from dropcheck.analysis.mode_walker import (
     _ModeCallFinder,
     _NameFinder,
 )
-from dropcheck.analysis.pickled import pickled_dependence, saved_by_siblings
+from dropcheck.analysis.pickled import defined_beside, pickled_dependence, saved_by_siblings
 from dropcheck.analysis.project import lookup_function
 from dropcheck.analysis.scopes import (
     parameter_names,
@@ -179,6 +179,19 @@ class ModelModes:
         itself (analysis/pickled.py)."""
         return pickled_dependence(self.module, self.imports, self.classes, self.dependence)
 
+    def resolve_load(self, obj: ModelObject, method: str) -> None:
+        """A method is called on a model loaded whole (``model.init_hidden(1)``): if a script
+        beside this file defines such a method, learn the model's class from their saves now,
+        so that the walker can apply the method's summary."""
+        if self.path is None or self._pickled.known:
+            return
+        text = next((t for o, _, t in self.loads if o is obj), None)
+        if text is None or not defined_beside(self.path, method):
+            return
+        found = saved_by_siblings(self.path, text, {t for _, _, t in self.loads})
+        if found is not None:
+            obj.dependence, obj.defined, obj.cls = found
+
     def _loaded_from_saves(self, results: list[FlowResult]) -> None:
         """A whole model loaded from a file this file saves it to (``torch.save(net, 'net.pkl')``
         in one function, ``torch.load('net.pkl')`` in another) is the model that was saved: it
@@ -204,7 +217,7 @@ class ModelModes:
             if obj in run:
                 found = saved_by_siblings(self.path, text, {t for _, _, t in self.loads})
                 if found is not None:
-                    obj.dependence, obj.defined = found
+                    obj.dependence, obj.defined, obj.cls = found
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare

@@ -24,6 +24,7 @@ runs, so that the scripts beside a file are analysed only where it matters.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import libcst as cst
@@ -153,10 +154,11 @@ _READING_SIBLINGS = [False]
 
 
 def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
-                      ) -> tuple[Dependence, str | None] | None:
-    """The mode dependence (and class location) of a whole model that the file at ``path``
-    loads with the path argument ``text``, from the saves of the scripts in its folder (see
-    the module docstring); None where they do not say."""
+                      ) -> tuple[Dependence, str | None, tuple[str, str] | None] | None:
+    """The mode dependence, class location (for messages) and class (file and name, when all
+    saves agree) of a whole model that the file at ``path`` loads with the path argument
+    ``text``, from the saves of the scripts in its folder (see the module docstring); None
+    where they do not say."""
     if _READING_SIBLINGS[0]:
         return None
     here = Path(path).resolve()
@@ -195,4 +197,24 @@ def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
     for obj in found:
         dependence |= obj.dependence  # type: ignore[attr-defined]
         defined = defined or obj.defined  # type: ignore[attr-defined]
-    return dependence, defined
+    classes = {obj.cls for obj in found}  # type: ignore[attr-defined]
+    return dependence, defined, classes.pop() if len(classes) == 1 else None
+
+
+def defined_beside(path: str, method: str) -> bool:
+    """Whether a script in the folder of ``path`` defines a function named ``method``: only
+    then is it worth reading the scripts beside it for the class of a model it loads whole
+    (``model.init_hidden(1)`` on what ``torch.load`` gave; not ``ckpt.keys()``)."""
+    here = Path(path).resolve()
+    pattern = re.compile(rb"\bdef[ \t]+" + re.escape(method.encode()) + rb"[ \t]*\(")
+    for sibling in sorted(here.parent.glob("*.py")):
+        if sibling == here:
+            continue
+        try:
+            data = sibling.read_bytes()
+        except OSError:
+            continue
+        consult(sibling, data)  # a def added or removed there must show here
+        if pattern.search(data):
+            return True
+    return False
