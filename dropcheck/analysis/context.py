@@ -126,7 +126,7 @@ class FileContext:
         """Which names hold models and in which mode, per flow unit (see analysis/modes.py)."""
         assigned = frozenset(
             name for name, stmts in self.module_bindings.bindings.items()
-            if all(isinstance(s, (cst.Assign, cst.AnnAssign)) for s in stmts))
+            if _variable(stmts))
         return ModelModes(self.module, self.imports, self.classes, assigned, self.constants,
                           test_file=is_test_file(self.path), path=self.path)
 
@@ -179,3 +179,14 @@ class FileContext:
             if isinstance(outer, cst.ClassDef) and isinstance(inner, cst.FunctionDef):
                 method = inner  # the innermost class's method
         return method is not None and method.name.value in TRAINING_ONLY_METHODS
+
+
+def _variable(stmts: Sequence[cst.CSTNode]) -> bool:
+    """Whether a module-level name, bound by ``stmts`` in source order, is a variable that
+    helpers read: only assignments, possibly after an import of the same name that they
+    shadow (``import model`` then ``model = model.RNNModel(...)``)."""
+    imports = 0
+    while imports < len(stmts) and isinstance(stmts[imports], cst.ImportAlias):
+        imports += 1
+    rest = stmts[imports:]
+    return bool(rest) and all(isinstance(s, (cst.Assign, cst.AnnAssign)) for s in rest)

@@ -378,6 +378,8 @@ def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
         if fact.mode is Mode.UNKNOWN:
             return f"after `{text}`, which dropcheck cannot see into"
         if fact.mode is Mode.EVAL and not text.endswith((".eval()", ".train(False)")):
+            if "load" in text.split("(", 1)[0]:
+                return f"loaded by `{text}`: the scripts beside it save it in eval mode"
             return (f"built by `{text}`, whose constructor leaves its dropout and BatchNorm "
                     "in eval mode")
         if isinstance(source, cst.Call) and "load" in text.split("(", 1)[0]:

@@ -295,7 +295,11 @@ class Walker:
                 # `self.attr`, a module-level global read by a helper, or a variable of the
                 # function a closure is defined in: whatever the caller had (ENTRY), mapped by
                 # name at each call site
-                return frozenset({self._parameter(state, key)})
+                obj = self._parameter(state, key)
+                if obj.cls is None and key in self.owner.module_names:
+                    # a global the module builds once from a project class: its methods
+                    obj.cls = self.owner.global_class(key)
+                return frozenset({obj})
         return frozenset()
 
     # -- statements ------------------------------------------------------------------------
@@ -873,11 +877,14 @@ class Walker:
             return frozenset(new)
         if qualified in api.MODEL_LOADERS:
             obj = self._object(call, Origin.LOADED, UNKNOWN_DEPENDENCE)
-            self.owner.loads.append((obj, _string_argument(call, 0, "f"), _path_text(
-                self.owner.module, call, 0)))
+            text = _path_text(self.owner.module, call, 0)
+            self.owner.loads.append((obj, _string_argument(call, 0, "f"), text))
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
-            # same flow gives back the saved model's mode
+            # same flow gives back the saved model's mode, and so does a script beside this
+            # one that saves it in eval mode (after its evaluation)
             saved = self._saved_facts
+            if saved is None and self.owner.saved_in_eval_beside(text):
+                saved = frozenset({self._fact(Mode.EVAL, call)})
             state.modes[obj] = saved if saved is not None else frozenset(
                 {self._fact(Mode.TRAIN, call)})
             state.loaded |= {obj}
@@ -889,7 +896,8 @@ class Walker:
             saved_expr = call.args[0].value
             if not (isinstance(saved_expr, cst.Call) and isinstance(saved_expr.func, cst.Attribute)
                     and saved_expr.func.attr.value == "state_dict"):
-                self.owner.whole_saves.append((_path_text(self.owner.module, call, 1), first))
+                self.owner.whole_saves.append((_path_text(self.owner.module, call, 1), first,
+                                               state.facts(first)))
                 self._saved_facts = state.facts(first) if first else frozenset(
                     {self._fact(Mode.UNKNOWN, call)})
             return frozenset()

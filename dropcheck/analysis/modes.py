@@ -27,6 +27,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassIndex
 from dropcheck.analysis.constants import ConstantEvaluator
 from dropcheck.analysis.imports import ImportTable, dotted_name
@@ -56,8 +57,13 @@ from dropcheck.analysis.mode_walker import (
     _ModeCallFinder,
     _NameFinder,
 )
-from dropcheck.analysis.pickled import defined_beside, pickled_dependence, saved_by_siblings
-from dropcheck.analysis.project import lookup_function
+from dropcheck.analysis.pickled import (
+    SavedBeside,
+    defined_beside,
+    pickled_dependence,
+    saved_by_siblings,
+)
+from dropcheck.analysis.project import lookup_class, lookup_function
 from dropcheck.analysis.scopes import (
     parameter_names,
 )
@@ -115,8 +121,10 @@ class ModelModes:
         self.loads: list[tuple[ModelObject, str | None, str | None]] = []
         self._loads_seen = 0
         #: Every ``torch.save`` of a whole object: the path argument's code, the models saved
-        #: (none: an object that is no model dropcheck knows, a vocabulary).
-        self.whole_saves: list[tuple[str | None, frozenset[ModelObject]]] = []
+        #: (none: an object that is no model dropcheck knows, a vocabulary), their modes.
+        self.whole_saves: list[tuple[str | None, frozenset[ModelObject], frozenset[Fact]]] = []
+        self._beside: dict[str | None, SavedBeside | None] = {}
+        self._global_classes: dict[str, tuple[str, str] | None] = {}
 
     def _collect_units(self, body: Sequence[cst.BaseStatement], owner: cst.ClassDef | None,
                        enclosing: cst.FunctionDef | None = None) -> None:
@@ -179,6 +187,56 @@ class ModelModes:
         itself (analysis/pickled.py)."""
         return pickled_dependence(self.module, self.imports, self.classes, self.dependence)
 
+    def _saved_beside(self, text: str | None) -> SavedBeside | None:
+        """What the scripts beside this file save whole to the path a load here reads."""
+        if text not in self._beside:
+            self._beside[text] = saved_by_siblings(
+                self.path, text, {t for _, _, t in self.loads}) if self.path else None
+        return self._beside[text]
+
+    def saved_in_eval_beside(self, text: str | None) -> bool:
+        """Whether a model this file loads whole (and names no class for) is one that the
+        scripts beside it save in eval mode, all of them (``torch.save(model, f)`` after
+        ``evaluate()`` called ``model.eval()``): it is loaded in eval mode."""
+        if self.path is None or self._pickled.known:
+            return False
+        found = self._saved_beside(text)
+        return found is not None and found.saved_eval
+
+    def global_class(self, name: str) -> tuple[str, str] | None:
+        """The project class (file, name) of a module-level global assigned once, from a
+        constructor call (``model = models.RNNModel(...).to(device)``): what a helper that
+        reads the global calls methods of."""
+        if name in self._global_classes:
+            return self._global_classes[name]
+        values = [small.value for stmt in walk_statements(self.module, into_defs=False)
+                  for small in small_statements(stmt) if isinstance(small, cst.Assign)
+                  and any(isinstance(t.target, cst.Name) and t.target.value == name
+                          for t in small.targets)]
+        classes: set[tuple[str, str] | None] = set()
+        for value in values:
+            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and (
+                    value.func.attr.value in ("to", "cuda", "cpu", "float", "half", "double")):
+                value = value.func.value
+            qualified = self.imports.resolve(value.func) if isinstance(value, cst.Call) else None
+            if qualified in api.MODEL_LOADERS:
+                continue  # the same model back from its checkpoint (`model = torch.load(f)`)
+            classes.add(self._class_of_call(value))
+        found = classes.pop() if len(classes) == 1 else None
+        self._global_classes[name] = found
+        return found
+
+    def _class_of_call(self, value: cst.BaseExpression) -> tuple[str, str] | None:
+        """The project class (file, name) a constructor call builds, if it is one."""
+        if not isinstance(value, cst.Call) or self.path is None:
+            return None
+        qualified = self.imports.resolve(value.func)
+        if qualified is not None:
+            hit = lookup_class(self.path, qualified)
+            return (str(hit[0].path), hit[1].name) if hit is not None else None
+        local = dotted_name(value.func)
+        return (self.path, local) if local is not None and local in self.classes.by_name else None
+
     def resolve_load(self, obj: ModelObject, method: str) -> None:
         """A method is called on a model loaded whole (``model.init_hidden(1)``): if a script
         beside this file defines such a method, learn the model's class from their saves now,
@@ -188,9 +246,9 @@ class ModelModes:
         text = next((t for o, _, t in self.loads if o is obj), None)
         if text is None or not defined_beside(self.path, method):
             return
-        found = saved_by_siblings(self.path, text, {t for _, _, t in self.loads})
+        found = self._saved_beside(text)
         if found is not None:
-            obj.dependence, obj.defined, obj.cls = found
+            obj.dependence, obj.defined, obj.cls = found.dependence, found.defined, found.cls
 
     def _loaded_from_saves(self, results: list[FlowResult]) -> None:
         """A whole model loaded from a file this file saves it to (``torch.save(net, 'net.pkl')``
@@ -215,9 +273,10 @@ class ModelModes:
                 run.update(o for sites in self._callsite_facts.values()
                            for found in sites.values() for site in found for o in site.objects)
             if obj in run:
-                found = saved_by_siblings(self.path, text, {t for _, _, t in self.loads})
+                found = self._saved_beside(text)
                 if found is not None:
-                    obj.dependence, obj.defined, obj.cls = found
+                    obj.dependence, obj.defined = found.dependence, found.defined
+                    obj.cls = found.cls
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare

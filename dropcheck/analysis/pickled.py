@@ -25,6 +25,7 @@ runs, so that the scripts beside a file are analysed only where it matters.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
@@ -38,6 +39,7 @@ from dropcheck.analysis.mode_dependence import (
     Dependence,
     ModeDependence,
 )
+from dropcheck.analysis.mode_domain import Mode
 from dropcheck.analysis.project import consult, lookup_class, parse
 from dropcheck.analysis.walk import visit_readonly
 
@@ -153,16 +155,27 @@ def _readable_class(dependence: ModeDependence, qualified: str) -> bool:
 _READING_SIBLINGS = [False]
 
 
+@dataclass(frozen=True)
+class SavedBeside:
+    """What the scripts beside a file save whole to the path one of its loads reads."""
+
+    dependence: Dependence
+    #: Where the class is (for messages), and the class (file, name) when all saves agree.
+    defined: str | None
+    cls: tuple[str, str] | None
+    #: Every such model is saved in eval mode (after an evaluation that called eval()).
+    saved_eval: bool
+
+
 def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
-                      ) -> tuple[Dependence, str | None, tuple[str, str] | None] | None:
-    """The mode dependence, class location (for messages) and class (file and name, when all
-    saves agree) of a whole model that the file at ``path`` loads with the path argument
-    ``text``, from the saves of the scripts in its folder (see the module docstring); None
-    where they do not say."""
+                      ) -> SavedBeside | None:
+    """What a whole model that the file at ``path`` loads with the path argument ``text``
+    is, from the saves of the scripts in its folder (see the module docstring); None where
+    they do not say."""
     if _READING_SIBLINGS[0]:
         return None
     here = Path(path).resolve()
-    saves: list[tuple[str | None, frozenset[object]]] = []
+    saves: list[tuple[str | None, frozenset[object], frozenset[object]]] = []
     _READING_SIBLINGS[0] = True
     try:
         for sibling in sorted(here.parent.glob("*.py")):
@@ -183,22 +196,27 @@ def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
             saves.extend(modes.whole_saves)
     finally:
         _READING_SIBLINGS[0] = False
-    matched = [objs for saved_to, objs in saves if text is not None and saved_to == text]
-    if matched:
-        # what was saved there: a model, or an object dropcheck does not know as one (a
-        # vocabulary), which no mode can matter to
-        found = [obj for objs in matched for obj in objs]
-    else:
-        found = [obj for saved_to, objs in saves if saved_to not in loaded_here for obj in objs]
-        if not found:
+    matched = [(objs, facts) for saved_to, objs, facts in saves
+               if text is not None and saved_to == text]
+    if not matched:
+        matched = [(objs, facts) for saved_to, objs, facts in saves
+                   if saved_to not in loaded_here and objs]
+        if not matched:
             return None
+    # what was saved: models, or objects dropcheck does not know as one (a vocabulary), which
+    # no mode can matter to
+    found = [obj for objs, _ in matched for obj in objs]
+    saved_eval = bool(found) and all(
+        facts and all(fact.mode is Mode.EVAL for fact in facts)  # type: ignore[attr-defined]
+        for objs, facts in matched if objs)
     dependence = INDEPENDENT
     defined: str | None = None
     for obj in found:
         dependence |= obj.dependence  # type: ignore[attr-defined]
         defined = defined or obj.defined  # type: ignore[attr-defined]
     classes = {obj.cls for obj in found}  # type: ignore[attr-defined]
-    return dependence, defined, classes.pop() if len(classes) == 1 else None
+    return SavedBeside(dependence, defined, classes.pop() if len(classes) == 1 else None,
+                       saved_eval)
 
 
 def defined_beside(path: str, method: str) -> bool:
