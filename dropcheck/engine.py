@@ -88,6 +88,9 @@ def new_run() -> None:
     layout = sys.modules.get("dropcheck.analysis.layout")
     if layout is not None:
         layout.forget()
+    pickled = sys.modules.get("dropcheck.analysis.pickled")
+    if pickled is not None:
+        pickled.forget()
     project = sys.modules.get("dropcheck.analysis.project")
     if project is not None:
         project.forget_answers()

@@ -880,11 +880,9 @@ class Walker:
             text = _path_text(self.owner.module, call, 0)
             self.owner.loads.append((obj, _string_argument(call, 0, "f"), text))
             # a pickled module keeps the mode it was saved in: a save/load round trip in the
-            # same flow gives back the saved model's mode, and so does a script beside this
-            # one that saves it in eval mode (after its evaluation)
+            # same flow gives back the saved model's mode (what the scripts beside this one
+            # save is settled after the walk, for the models it runs: ModelModes)
             saved = self._saved_facts
-            if saved is None and self.owner.saved_in_eval_beside(text):
-                saved = frozenset({self._fact(Mode.EVAL, call)})
             state.modes[obj] = saved if saved is not None else frozenset(
                 {self._fact(Mode.TRAIN, call)})
             state.loaded |= {obj}

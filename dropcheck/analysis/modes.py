@@ -194,15 +194,6 @@ class ModelModes:
                 self.path, text, {t for _, _, t in self.loads}) if self.path else None
         return self._beside[text]
 
-    def saved_in_eval_beside(self, text: str | None) -> bool:
-        """Whether a model this file loads whole (and names no class for) is one that the
-        scripts beside it save in eval mode, all of them (``torch.save(model, f)`` after
-        ``evaluate()`` called ``model.eval()``): it is loaded in eval mode."""
-        if self.path is None or self._pickled.known:
-            return False
-        found = self._saved_beside(text)
-        return found is not None and found.saved_eval
-
     def global_class(self, name: str) -> tuple[str, str] | None:
         """The project class (file, name) of a module-level global assigned once, from a
         constructor call (``model = models.RNNModel(...).to(device)``): what a helper that
@@ -268,15 +259,50 @@ class ModelModes:
             if obj.dependence.known or self.path is None:
                 continue
             if run is None:  # only a model the file runs is worth reading other files for
-                run = {o for result in results for forward in result.forwards
-                       for o in forward.objects}
-                run.update(o for sites in self._callsite_facts.values()
-                           for found in sites.values() for site in found for o in site.objects)
+                run = self._run_objects(results)
             if obj in run:
                 found = self._saved_beside(text)
                 if found is not None:
                     obj.dependence, obj.defined = found.dependence, found.defined
                     obj.cls = found.cls
+                    if found.saved_eval:
+                        self._loaded_in_eval(obj, results)
+
+    def _run_objects(self, results: list[FlowResult]) -> set[ModelObject]:
+        """The models the file runs: forwarded here, or handed to a same-file helper that
+        forwards that parameter."""
+        run = {o for result in results for forward in result.forwards for o in forward.objects}
+        functions = {id(u): u for u in self.units if isinstance(u, cst.FunctionDef)}
+        for key, sites in self._callsite_facts.items():
+            function = functions.get(key)
+            if function is None:
+                continue
+            forwarded = {o.parameter for forward in self.summary_run(function).forwards
+                         for o in forward.objects}
+            run.update(o for name, found in sites.items() if name in forwarded
+                       for site in found for o in site.objects)
+        return run
+
+    def _loaded_in_eval(self, obj: ModelObject, results: list[FlowResult]) -> None:
+        """``obj`` was loaded from a pickle that the scripts beside this one save in eval mode
+        (``torch.save(model, f)`` after ``evaluate()`` called ``model.eval()``): the mode its
+        load gave it is eval, where the walk assumed training."""
+        def settled(facts: frozenset[Fact]) -> frozenset[Fact]:
+            return frozenset(replace(f, mode=Mode.EVAL) if f.source is obj.site
+                             and f.mode is Mode.TRAIN else f for f in facts)
+
+        for result in results:
+            for forward in result.forwards:
+                if obj in forward.objects:
+                    forward.facts = settled(forward.facts)
+            for export in result.exports:
+                if obj in export.objects:
+                    export.facts = settled(export.facts)
+        for sites in self._callsite_facts.values():
+            for found in sites.values():
+                for site in found:
+                    if obj in site.objects:
+                        site.facts = settled(site.facts)
 
     def output_unused(self, result: FlowResult, forward: Forward) -> bool:
         """Whether a forward only prepares training: nothing reads what it returns (a bare

@@ -40,8 +40,9 @@ from dropcheck.analysis.mode_dependence import (
     ModeDependence,
 )
 from dropcheck.analysis.mode_domain import Mode
-from dropcheck.analysis.project import consult, lookup_class, parse
+from dropcheck.analysis.project import consult, consult_digest, lookup_class, parse
 from dropcheck.analysis.walk import visit_readonly
+from dropcheck.cache import content_hash
 
 _SAFE_GLOBALS = frozenset({"torch.serialization.safe_globals",
                            "torch.serialization.add_safe_globals"})
@@ -219,20 +220,34 @@ def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
                        saved_eval)
 
 
+#: Per run: folder -> the scripts in it, with their bytes' hashes and the names they define.
+_FOLDERS: dict[Path, list[tuple[Path, str, frozenset[bytes]]]] = {}
+_DEF = re.compile(rb"\bdef[ \t]+(\w+)[ \t]*\(")
+
+
+def forget() -> None:
+    """A run starts: the scripts may have changed since the last one."""
+    _FOLDERS.clear()
+
+
 def defined_beside(path: str, method: str) -> bool:
     """Whether a script in the folder of ``path`` defines a function named ``method``: only
     then is it worth reading the scripts beside it for the class of a model it loads whole
     (``model.init_hidden(1)`` on what ``torch.load`` gave; not ``ckpt.keys()``)."""
     here = Path(path).resolve()
-    pattern = re.compile(rb"\bdef[ \t]+" + re.escape(method.encode()) + rb"[ \t]*\(")
-    for sibling in sorted(here.parent.glob("*.py")):
-        if sibling == here:
-            continue
-        try:
-            data = sibling.read_bytes()
-        except OSError:
-            continue
-        consult(sibling, data)  # a def added or removed there must show here
-        if pattern.search(data):
-            return True
-    return False
+    scripts = _FOLDERS.get(here.parent)
+    if scripts is None:
+        scripts = _FOLDERS[here.parent] = []
+        for sibling in sorted(here.parent.glob("*.py")):
+            try:
+                data = sibling.read_bytes()
+            except OSError:
+                continue
+            scripts.append((sibling, content_hash(data), frozenset(_DEF.findall(data))))
+    name = method.encode()
+    found = False
+    for sibling, digest, names in scripts:
+        if sibling != here:
+            consult_digest(sibling, digest)  # a def added or removed there must show here
+            found = found or name in names
+    return found
