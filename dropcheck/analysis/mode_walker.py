@@ -405,7 +405,8 @@ class Walker:
             return state
         if isinstance(small, cst.Assert):
             self.value(small.test, state)
-            return state
+            # `else: assert False`: a branch that cannot run, like `raise`
+            return None if _constant_bool(small.test) is False else state
         return state
 
     def bind(self, target: cst.BaseExpression, objs: frozenset[ModelObject],
