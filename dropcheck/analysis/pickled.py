@@ -40,7 +40,7 @@ from dropcheck.analysis.mode_dependence import (
     ModeDependence,
 )
 from dropcheck.analysis.mode_domain import Mode
-from dropcheck.analysis.project import consult, consult_digest, lookup_class, parse
+from dropcheck.analysis.project import consult_digest, lookup_class, parse
 from dropcheck.analysis.walk import visit_readonly
 from dropcheck.cache import content_hash
 
@@ -168,6 +168,54 @@ class SavedBeside:
     saved_eval: bool
 
 
+@dataclass(frozen=True)
+class _Script:
+    """A script in a loading file's folder, as read once per run."""
+
+    path: Path
+    digest: str
+    #: The names its ``def`` statements define, and whether it may save a whole object.
+    defines: frozenset[bytes]
+    saves: bool
+
+
+#: Per run: folder -> its scripts.
+_FOLDERS: dict[Path, list[_Script]] = {}
+_DEF = re.compile(rb"\bdef[ \t]+(\w+)[ \t]*\(")
+
+
+def forget() -> None:
+    """A run starts: the scripts may have changed since the last one."""
+    _FOLDERS.clear()
+
+
+def _beside(here: Path) -> list[_Script]:
+    """The other scripts in the folder of ``here``, each recorded as read by the current lint
+    (what they define or save decides some of its findings)."""
+    scripts = _FOLDERS.get(here.parent)
+    if scripts is None:
+        scripts = _FOLDERS[here.parent] = []
+        for sibling in sorted(here.parent.glob("*.py")):
+            try:
+                data = sibling.read_bytes()
+            except OSError:
+                continue
+            scripts.append(_Script(sibling, content_hash(data),
+                                   frozenset(_DEF.findall(data)), b"save(" in data))
+    others = [script for script in scripts if script.path != here]
+    for script in others:
+        consult_digest(script.path, script.digest)
+    return others
+
+
+def defined_beside(path: str, method: str) -> bool:
+    """Whether a script in the folder of ``path`` defines a function named ``method``: only
+    then is it worth reading the scripts beside it for the class of a model it loads whole
+    (``model.init_hidden(1)`` on what ``torch.load`` gave; not ``ckpt.keys()``)."""
+    name = method.encode()
+    return any(name in script.defines for script in _beside(Path(path).resolve()))
+
+
 def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
                       ) -> SavedBeside | None:
     """What a whole model that the file at ``path`` loads with the path argument ``text``
@@ -175,26 +223,15 @@ def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
     they do not say."""
     if _READING_SIBLINGS[0]:
         return None
-    here = Path(path).resolve()
     saves: list[tuple[str | None, frozenset[object], frozenset[object]]] = []
     _READING_SIBLINGS[0] = True
     try:
-        for sibling in sorted(here.parent.glob("*.py")):
-            if sibling == here:
-                continue
-            try:
-                data = sibling.read_bytes()
-            except OSError:
-                continue
-            if b"save(" not in data:
-                consult(sibling, data)  # a save added there must show here
-                continue
-            parsed = parse(sibling)
-            if parsed is None:
-                continue
-            modes = parsed.context.modes
-            modes.results  # noqa: B018 -- the analysis collects the file's saves
-            saves.extend(modes.whole_saves)
+        for script in _beside(Path(path).resolve()):
+            parsed = parse(script.path) if script.saves else None
+            if parsed is not None:
+                modes = parsed.context.modes
+                modes.results  # noqa: B018 -- the analysis collects the file's saves
+                saves.extend(modes.whole_saves)
     finally:
         _READING_SIBLINGS[0] = False
     matched = [(objs, facts) for saved_to, objs, facts in saves
@@ -218,36 +255,3 @@ def saved_by_siblings(path: str, text: str | None, loaded_here: set[str | None],
     classes = {obj.cls for obj in found}  # type: ignore[attr-defined]
     return SavedBeside(dependence, defined, classes.pop() if len(classes) == 1 else None,
                        saved_eval)
-
-
-#: Per run: folder -> the scripts in it, with their bytes' hashes and the names they define.
-_FOLDERS: dict[Path, list[tuple[Path, str, frozenset[bytes]]]] = {}
-_DEF = re.compile(rb"\bdef[ \t]+(\w+)[ \t]*\(")
-
-
-def forget() -> None:
-    """A run starts: the scripts may have changed since the last one."""
-    _FOLDERS.clear()
-
-
-def defined_beside(path: str, method: str) -> bool:
-    """Whether a script in the folder of ``path`` defines a function named ``method``: only
-    then is it worth reading the scripts beside it for the class of a model it loads whole
-    (``model.init_hidden(1)`` on what ``torch.load`` gave; not ``ckpt.keys()``)."""
-    here = Path(path).resolve()
-    scripts = _FOLDERS.get(here.parent)
-    if scripts is None:
-        scripts = _FOLDERS[here.parent] = []
-        for sibling in sorted(here.parent.glob("*.py")):
-            try:
-                data = sibling.read_bytes()
-            except OSError:
-                continue
-            scripts.append((sibling, content_hash(data), frozenset(_DEF.findall(data))))
-    name = method.encode()
-    found = False
-    for sibling, digest, names in scripts:
-        if sibling != here:
-            consult_digest(sibling, digest)  # a def added or removed there must show here
-            found = found or name in names
-    return found

@@ -142,14 +142,9 @@ def forget_answers() -> None:
             parsed.__dict__.pop("context", None)
 
 
-def consult(path: Path, data: bytes) -> None:
-    """Record that the current lint read ``path`` (``data``, its bytes) without parsing it:
-    what it concluded from them (no save there) holds only while they stay the same."""
-    consult_digest(path, content_hash(data))
-
-
 def consult_digest(path: Path, digest: str) -> None:
-    """The same, for bytes whose hash is known (read earlier in this run)."""
+    """Record that the current lint read ``path`` (``digest``: its bytes' hash) without
+    parsing it: what it concluded from them holds only while they stay the same."""
     _CONSULTED[str(path)] = digest
     note_read(None, str(path), digest)
 
