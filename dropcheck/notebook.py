@@ -2,7 +2,8 @@
 
 A model built in cell 2 and run in cell 5 is one flow, so the cells are concatenated (each on
 its own lines) and linted once. IPython syntax that is not Python (``%magic``, ``!shell``,
-``x = !cmd``, ``obj?``, non-Python ``%%cell`` magics) is neutralised line for line — replaced by
+``x = !cmd``, ``obj?``, ``ls /path`` and other magics without ``%``, non-Python ``%%cell``
+magics) is neutralised line for line — replaced by
 ``pass``/``None`` or blanked — so every other line keeps its number and columns. Findings are
 mapped back to ``cell`` (the cell's 1-based position in the notebook, counting markdown cells as
 Jupyter front ends do) and a line relative to that cell.
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
 
 #: Cell magics whose body is ordinary Python (the magic line itself is neutralised).
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy"})
+
+#: IPython's default aliases and the line magics notebooks call without ``%`` (automagic):
+#: ``ls /content/checkpoints/``, ``cd data``, ``pip install timm``.
+AUTOMAGICS = frozenset({
+    "ls", "ll", "lf", "lk", "lx", "ldir", "cat", "cp", "mv", "rm", "rmdir", "mkdir", "cd", "pwd",
+    "pip", "conda", "env", "clear", "less", "more", "man", "pushd", "popd", "dhist", "bookmark",
+    "who", "whos", "reset", "store", "matplotlib", "load_ext", "reload_ext", "autoreload",
+    "run", "history", "sx", "system", "tb", "xmode", "pinfo", "pdoc", "pdef", "psearch",
+})
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _ASSIGN_MAGIC = re.compile(
@@ -173,9 +183,31 @@ def neutralise(source: str) -> list[str]:
         if starts_logical and _is_help(stripped):
             out.append(f"{indent}pass")  # `obj?` / `obj??` help
             continue
+        if starts_logical and _is_automagic(stripped):
+            out.append(f"{indent}pass")
+            continued = stripped.endswith("\\")
+            continue
         out.append(line)
         state = _scan(line, state)
     return out
+
+
+def _is_automagic(stripped: str) -> bool:
+    """``ls /content/checkpoints/``: a line IPython runs as a magic without its ``%`` (its
+    first word is a default alias or magic), which is not Python on its own. A line that is
+    Python (``cat = 3``, ``run(model)``) is left alone, as IPython leaves a shadowed name."""
+    word = stripped.split(maxsplit=1)[0] if stripped else ""
+    if word not in AUTOMAGICS:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(stripped)
+    except SyntaxError:
+        return True
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return False
 
 
 def _is_help(stripped: str) -> bool:

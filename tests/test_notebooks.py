@@ -141,6 +141,10 @@ def test_neutralise_keeps_line_count_and_python() -> None:
     assert lines[3] == "files = None" and lines[4] == "a, b = None"
     assert neutralise("%%writefile x.py\nimport os\n") == ["", ""]
     assert neutralise("%%time\nimport os\n") == ["pass", "import os"]
+    # magics without `%` (IPython's automagic), only where the line is not Python
+    assert neutralise("ls /content/checkpoints/\ncd data\npip install timm\n") == [
+        "pass", "pass", "pass"]
+    assert neutralise("cat = 3\nrun(model)\nls\n") == ["cat = 3", "run(model)", "ls"]
 
 
 def test_program_line_map() -> None:

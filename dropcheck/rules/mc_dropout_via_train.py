@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dropcheck.analysis.mode_domain import Forward, TrainCall, code_of
+from dropcheck.analysis.scopes import target_names
+from dropcheck.analysis.statements import small_statements
 from dropcheck.fix.builders import dropout_only_train
 from dropcheck.rules.base import Rule
 
@@ -36,7 +38,8 @@ class McDropoutViaTrain(Rule):
 
     Not reported: ordinary training after `train()` (also when the loss comes from a method of
     the model, `model.loss(...)`, or backward and step run in a callable handed the loss and
-    the optimizer, `loss_scaler(loss, optimizer)`); models without dropout (BatchNorm alone is
+    the optimizer, `loss_scaler(loss, optimizer)`, or the model's own call returns the loss it
+    back-propagates, `loss = trainer(x, y)`); models without dropout (BatchNorm alone is
     no MC sampling); models known to hold dropout and no BatchNorm or other mode-dependent
     layer (`train()` then switches only dropout, as the fix would); `.train()` on individual
     dropout submodules; BatchNorm recalibration loops
@@ -112,6 +115,8 @@ class McDropoutViaTrain(Rule):
         if record.trained or not any(obj.dependence.stochastic and obj.dependence.statistics
                                      for obj in record.objects):
             return False
+        if any(f.inference is None and _assigns_loss(f) for f in record.forwards):
+            return False  # `loss = trainer(x, y)`: a model that back-propagates in its call
         sampling = [f for f in record.forwards if f.collected and (
             f.inference is not None or f.repeated)]
         if not sampling:
@@ -138,3 +143,12 @@ class McDropoutViaTrain(Rule):
             f"or use `dropcheck.runtime.mc_dropout({model})`",
             fix=dropout_only_train(self.context, record.node, target),
         )
+
+
+def _assigns_loss(forward: Forward) -> bool:
+    """The forward's output is bound to a loss (``loss = trainer(text, image)``): a training
+    forward, whatever steps the model takes inside its call."""
+    return any(isinstance(small, cst.Assign) and small.value is forward.call and any(
+        "loss" in name.lower() for target in small.targets
+        for name in target_names(target.target)) for small in small_statements(
+            forward.statement))
