@@ -41,6 +41,9 @@ AUTOMAGICS = frozenset({
     "run", "history", "sx", "system", "tb", "xmode", "pinfo", "pdoc", "pdef", "psearch",
 })
 
+#: What IPython's assignment check lets through as Python before automagic applies.
+_NOT_AUTOMAGIC = re.compile(r"[=,]")
+
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _ASSIGN_MAGIC = re.compile(
     r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[%!]"
@@ -198,6 +201,13 @@ def _is_automagic(stripped: str) -> bool:
     Python (``cat = 3``, ``run(model)``) is left alone, as IPython leaves a shadowed name."""
     word = stripped.split(maxsplit=1)[0] if stripped else ""
     if word not in AUTOMAGICS:
+        return False
+    rest = stripped[len(word):]
+    if rest[:1] and not rest[:1].isspace():
+        return False  # `run(model)`, `env.step(a)`
+    # IPython's own exclusion: an assignment after the name is Python (`system =
+    # System(model,` opens a statement that goes on below)
+    if _NOT_AUTOMAGIC.match(rest.lstrip()):
         return False
     try:
         with warnings.catch_warnings():

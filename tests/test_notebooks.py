@@ -145,6 +145,8 @@ def test_neutralise_keeps_line_count_and_python() -> None:
     assert neutralise("ls /content/checkpoints/\ncd data\npip install timm\n") == [
         "pass", "pass", "pass"]
     assert neutralise("cat = 3\nrun(model)\nls\n") == ["cat = 3", "run(model)", "ls"]
+    opened = "system = System(model=model,\n               optimizer=optimizer)\n"
+    assert neutralise(opened) == opened.splitlines()  # a statement going on below
 
 
 def test_program_line_map() -> None:
