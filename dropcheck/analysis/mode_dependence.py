@@ -116,26 +116,27 @@ class Dependence:
     def consequence(self, defined: str | None = None) -> str:
         """What training mode does to a model with this dependence, for messages;
         ``defined``: where its class is (``Net (models.py:6)``)."""
-        if self.dropout and self.batch_statistics:
-            effect = "dropout stays active and BatchNorm uses batch statistics"
-        elif self.dropout:
-            effect = "dropout stays active"
-        elif self.batch_statistics:
-            effect = "BatchNorm uses batch statistics (and updates its running averages)"
-        else:
-            effect = "any dropout or BatchNorm in it stays in training mode"
-        return effect + self.where(defined)
+        return self._effect(defined, "dropout stays active and BatchNorm uses batch statistics",
+                            "dropout stays active",
+                            "BatchNorm uses batch statistics (and updates its running averages)",
+                            "any dropout or BatchNorm in it stays in training mode")
 
     def eval_consequence(self, defined: str | None = None) -> str:
         """What eval mode does to training with this dependence (the other way round)."""
+        return self._effect(defined, "dropout stays off and BatchNorm stops updating",
+                            "dropout stays off", "BatchNorm stops updating its running averages",
+                            "any dropout stays off and any BatchNorm stops updating")
+
+    def _effect(self, defined: str | None, both: str, dropout: str, statistics: str,
+                unknown: str) -> str:
         if self.dropout and self.batch_statistics:
-            effect = "dropout stays off and BatchNorm stops updating"
+            effect = both
         elif self.dropout:
-            effect = "dropout stays off"
+            effect = dropout
         elif self.batch_statistics:
-            effect = "BatchNorm stops updating its running averages"
+            effect = statistics
         else:
-            effect = "any dropout stays off and any BatchNorm stops updating"
+            effect = unknown
         return effect + self.where(defined)
 
     def where(self, defined: str | None = None) -> str:

@@ -44,7 +44,6 @@ from dropcheck.analysis.mode_domain import (
     must_train,
     names_evaluation_data,
 )
-from dropcheck.analysis.project import lookup_class
 from dropcheck.analysis.project import parse as parse_project_file
 from dropcheck.analysis.scopes import (
     Scope,
@@ -780,7 +779,8 @@ class Walker:
                     if wrapped:
                         return wrapped
                     built = self._built(call, imported.dependence, state)
-                    cls = self._project_class(qualified) if imported.source == "project" else None
+                    cls = (self.owner.project_class(qualified) if imported.source == "project"
+                           else None)
                     for obj in built:
                         obj.defined = imported.where
                         obj.cls = cls
@@ -790,13 +790,6 @@ class Walker:
             return self._built(call, UNKNOWN_DEPENDENCE, state)
         self._touch_unknown(args, call, state)
         return frozenset()
-
-    def _project_class(self, qualified: str) -> tuple[str, str] | None:
-        """The file and name of a class of another project file."""
-        if self.owner.path is None:
-            return None
-        found = lookup_class(self.owner.path, qualified)
-        return (str(found[0].path), found[1].name) if found is not None else None
 
     def _attribute_model(self, func: cst.Attribute, state: State) -> frozenset[ModelObject]:
         """The model ``self.net`` / ``ddp.module`` stands for when called (a forward), rather
@@ -1412,26 +1405,26 @@ def _passed(key: str, objs: frozenset[ModelObject], params: list[str], is_method
                  if arg_objs & objs), None)
 
 
+def _argument(call: cst.Call, position: int, keyword: str) -> cst.Arg | None:
+    """The argument passed at ``position`` or as ``keyword``."""
+    return next((arg for index, arg in enumerate(call.args)
+                 if (arg.keyword is None and index == position and not arg.star)
+                 or (arg.keyword is not None and arg.keyword.value == keyword)), None)
+
+
 def _path_text(module: cst.Module, call: cst.Call, position: int) -> str | None:
     """The code of the path (or file) argument of ``torch.save``/``torch.load``, with no
     spaces: what a load in one script and a save in another are matched by."""
-    for index, arg in enumerate(call.args):
-        if (arg.keyword is None and index == position and not arg.star) or (
-                arg.keyword is not None and arg.keyword.value == "f"):
-            return "".join(module.code_for_node(arg.value).split())
-    return None
+    arg = _argument(call, position, "f")
+    return "".join(module.code_for_node(arg.value).split()) if arg is not None else None
 
 
 def _string_argument(call: cst.Call, position: int, keyword: str) -> str | None:
     """A constant string passed at ``position`` or as ``keyword``."""
-    for index, arg in enumerate(call.args):
-        if (arg.keyword is None and index == position and not arg.star) or (
-                arg.keyword is not None and arg.keyword.value == keyword):
-            value = arg.value
-            if isinstance(value, cst.SimpleString):
-                evaluated = value.evaluated_value
-                return evaluated if isinstance(evaluated, str) else None
-            return None
+    arg = _argument(call, position, keyword)
+    if arg is not None and isinstance(arg.value, cst.SimpleString):
+        evaluated = arg.value.evaluated_value
+        return evaluated if isinstance(evaluated, str) else None
     return None
 
 

@@ -217,14 +217,20 @@ class ModelModes:
         self._global_classes[name] = found
         return found
 
+    def project_class(self, qualified: str) -> tuple[str, str] | None:
+        """The file and name of a class of another project file that ``qualified`` names."""
+        if self.path is None:
+            return None
+        found = lookup_class(self.path, qualified)
+        return (str(found[0].path), found[1].name) if found is not None else None
+
     def _class_of_call(self, value: cst.BaseExpression) -> tuple[str, str] | None:
         """The project class (file, name) a constructor call builds, if it is one."""
         if not isinstance(value, cst.Call) or self.path is None:
             return None
         qualified = self.imports.resolve(value.func)
         if qualified is not None:
-            hit = lookup_class(self.path, qualified)
-            return (str(hit[0].path), hit[1].name) if hit is not None else None
+            return self.project_class(qualified)
         local = dotted_name(value.func)
         return (self.path, local) if local is not None and local in self.classes.by_name else None
 
