@@ -42,6 +42,9 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".pytest_cache", ".ruff_cache", ".dropcheck_cache", ".svn", ".tox", ".venv", "venv",
     "__pycache__", "__pypackages__", "_build", "build", "dist", "node_modules", "site-packages",
     "*.egg-info",
+    # Project templates (cookiecutter, copier): `{{cookiecutter.name}}/model.py` is Jinja text
+    # that becomes Python only when rendered, so parsing it reports only syntax errors.
+    "*{{*}}*",
 )
 
 #: Top-level keys of ``[tool.dropcheck]`` and their TOML types; rule option tables (keyed by

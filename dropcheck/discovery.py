@@ -14,6 +14,11 @@ SKIP_DIRS = frozenset({
 })
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 
+
+def is_template(name: str) -> bool:
+    """A cookiecutter/copier template name (``{{cookiecutter.name}}``): Jinja, not Python yet."""
+    return "{{" in name and "}}" in name
+
 #: ``excluded(path, is_dir)``: whether a folder walk skips ``path``.
 Excluded = Callable[[str, bool], bool]
 
@@ -62,7 +67,7 @@ def _walk(root: str, excluded: Excluded | None = None) -> Iterator[str]:
         if excluded is None:
             dirs[:] = sorted(
                 d for d in dirs
-                if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                if d not in SKIP_DIRS and not d.endswith(".egg-info") and not is_template(d)
                 and not _is_virtualenv(os.path.join(folder, d))
             )
         else:
@@ -72,7 +77,7 @@ def _walk(root: str, excluded: Excluded | None = None) -> Iterator[str]:
                 and not excluded(os.path.join(folder, d), True)
             )
         for name in sorted(files):
-            if name.endswith(SOURCE_SUFFIXES):
+            if name.endswith(SOURCE_SUFFIXES) and (excluded is not None or not is_template(name)):
                 path = os.path.join(folder, name)
                 if excluded is None or not excluded(path, False):
                     yield path

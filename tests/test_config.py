@@ -177,6 +177,19 @@ def test_exclude_and_extend_exclude(tmp_path: Path, run_dropcheck: Run) -> None:
     assert os.path.join(".", "generated", "m.py") not in paths
 
 
+def test_project_templates_are_not_walked(tmp_path: Path, run_dropcheck: Run) -> None:
+    # A cookiecutter template is Jinja, not Python yet: walking it reported only DC000.
+    template = "{% if cookiecutter.dropout %}import torch{% endif %}\n{{cookiecutter.body}}\n"
+    write(tmp_path / "templates" / "{{cookiecutter.name}}" / "model.py", template)
+    write(tmp_path / "templates" / "run_{{cookiecutter.task}}.py", template)
+    write(tmp_path / "src" / "m.py", BAD)
+    result = run_dropcheck("--format", "json", ".", cwd=tmp_path)
+    assert [p for p, _ in codes(result)] == [os.path.join(".", "src", "m.py")]
+    # Named explicitly, a template is still read (and cannot be parsed).
+    named = os.path.join("templates", "run_{{cookiecutter.task}}.py")
+    assert codes(run_dropcheck("--format", "json", named, cwd=tmp_path)) == [(named, "DC000")]
+
+
 def test_cli_extend_exclude(tmp_path: Path, run_dropcheck: Run) -> None:
     write(tmp_path / "a" / "m.py", BAD)
     write(tmp_path / "b" / "m.py", BAD)
