@@ -41,8 +41,10 @@ class McDropoutViaTrain(Rule):
     the optimizer, `loss_scaler(loss, optimizer)`, or the model's own call returns the loss it
     back-propagates, `loss = trainer(x, y)`); models without dropout (BatchNorm alone is
     no MC sampling); models known to hold dropout and no BatchNorm or other mode-dependent
-    layer (`train()` then switches only dropout, as the fix would); `.train()` on individual
-    dropout submodules; BatchNorm recalibration loops
+    layer (`train()` then switches only dropout, as the fix would); a single forward under
+    `no_grad` of a model whose contents dropcheck cannot see (a Gaussian process scores its
+    training data in train mode: sampling from one of those takes repeated forwards);
+    `.train()` on individual dropout submodules; BatchNorm recalibration loops
     (`torch.optim.swa_utils.update_bn` style) whose forwards' outputs are not collected; test
     code.
 
@@ -117,8 +119,12 @@ class McDropoutViaTrain(Rule):
             return False
         if any(f.inference is None and _assigns_loss(f) for f in record.forwards):
             return False  # `loss = trainer(x, y)`: a model that back-propagates in its call
+        # one no-grad forward after train() is sampling only for a model known to hold
+        # dropout; for one whose contents are unknown (a Gaussian process, whose train mode
+        # scores the training data; a flow) it takes the MC shape: outputs of repeated forwards
+        dropout = any(obj.dependence.dropout for obj in record.objects)
         sampling = [f for f in record.forwards if f.collected and (
-            f.inference is not None or f.repeated)]
+            f.repeated or (f.inference is not None and dropout))]
         if not sampling:
             return False
         # a plain forward with grad, outside any repetition, is a training-style forward whose
