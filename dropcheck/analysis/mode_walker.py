@@ -16,7 +16,7 @@ import libcst as cst
 from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassInfo
 from dropcheck.analysis.imports import dotted_name
-from dropcheck.analysis.literals import decide, literal_arguments
+from dropcheck.analysis.literals import NOT_LITERAL, decide, literal, literal_arguments
 from dropcheck.analysis.mode_dependence import UNKNOWN_DEPENDENCE, Dependence
 from dropcheck.analysis.mode_domain import (
     _UNKNOWN_SUMMARY,
@@ -52,7 +52,7 @@ from dropcheck.analysis.scopes import (
     target_names,
 )
 from dropcheck.analysis.statements import block_statements, small_statements
-from dropcheck.analysis.torch_api import is_torch_layer
+from dropcheck.analysis.torch_api import class_like, is_torch_layer
 from dropcheck.analysis.walk import child_nodes, visit_readonly
 
 if TYPE_CHECKING:
@@ -79,10 +79,13 @@ class Walker:
 
     def __init__(self, owner: ModelModes, unit: cst.Module | cst.FunctionDef,
                  entry_facts: dict[str, frozenset[Fact]] | None = None,
-                 constants: dict[str, object] | None = None) -> None:
+                 constants: dict[str, object] | None = None,
+                 plain: frozenset[str] = frozenset()) -> None:
         self.owner = owner
         #: Literal values of parameters for this run (a call-site specialisation).
         self.constants = constants or {}
+        #: Parameters the call passes a value that is no model (a literal, a setting).
+        self.plain_parameters = plain
         self.imports = owner.imports
         self.unit = unit
         self.entry_facts = entry_facts
@@ -155,7 +158,7 @@ class Walker:
     def run(self) -> FlowResult:
         state = State()
         if isinstance(self.unit, cst.FunctionDef):
-            plain = _plain_value_parameters(self.unit)
+            plain = _plain_value_parameters(self.unit) | self.plain_parameters
             for name in parameter_names(self.unit):
                 if name not in plain:
                     self._parameter(state, name)
@@ -810,7 +813,10 @@ class Walker:
 
     def _wrapped(self, call: cst.Call, args: list[frozenset[ModelObject]],
                  ) -> frozenset[ModelObject]:
-        """Existing models passed to a constructor (not the layers it builds in place)."""
+        """Existing models passed to a constructor (not the layers it builds in place); not
+        through ``*args``/``**kwargs``, which factories use to forward settings
+        (``ResNet(block, layers, **kwargs)``)."""
+        args = [objs for arg, objs in zip(call.args, args, strict=False) if not arg.star]
         found: frozenset[ModelObject] = frozenset().union(*args) if args else frozenset()
         if not found:
             return found
@@ -1143,12 +1149,13 @@ class Walker:
         (a method of a class of another file, which the pre-filter's sketch does not follow)."""
         definer = definer or self.owner
         constants = self._literal_arguments(function, is_method, call_args, definer)
+        plain = _plain_arguments(function, is_method, call_args, self._class_reference)
         if definer is self.owner:
-            summary = definer.summary(function, constants)
+            summary = definer.summary(function, constants, plain)
         else:
             FOREIGN_DEPTH[0] += 1  # inside it, helpers of further files stay unknown
             try:
-                summary = definer.summary(function, constants)
+                summary = definer.summary(function, constants, plain)
             finally:
                 FOREIGN_DEPTH[0] -= 1
         if summary is _UNKNOWN_SUMMARY:
@@ -1323,6 +1330,21 @@ class Walker:
         if not tested:
             return ()
         return tuple(sorted(literal_arguments(function, call_args, is_method, tested).items()))
+
+    def _class_reference(self, expr: cst.BaseExpression) -> bool:
+        """A class passed uncalled: one this file defines (and the unit does not rebind), a
+        torch layer (``nn.BatchNorm2d``), or an imported capitalised name (``BasicBlock``;
+        ``G``, a one-letter name, may be a model)."""
+        if isinstance(expr, cst.Name) and expr.value in self.owner.classes.by_name and (
+                self.unit is self.owner.module or expr.value not in self.local_names):
+            return self.imports.resolve(expr) is None
+        if not isinstance(expr, (cst.Name, cst.Attribute)):
+            return False
+        qualified = self.imports.resolve(expr)
+        if qualified is None:
+            return False
+        last = qualified.rsplit(".", 1)[-1]
+        return is_torch_layer(qualified) or (len(last) > 1 and class_like(qualified))
 
     def _grad_kind(self, expr: cst.BaseExpression) -> str | None:
         """"off" for no_grad/inference_mode/set_grad_enabled(False), "on" for enable_grad."""
@@ -1511,6 +1533,46 @@ def _settings_annotation(annotation: cst.BaseExpression | None) -> bool:
         return False
     last = name.rsplit(".", 1)[-1]
     return last in _PLAIN_ANNOTATIONS or last.endswith(("Config", "Args", "Arguments"))
+
+
+def _plain_arguments(function: cst.FunctionDef, is_method: bool,
+                     call_args: Sequence[cst.Arg],
+                     is_class: Callable[[cst.BaseExpression], bool]) -> frozenset[str]:
+    """Parameters a call passes a value that holds no model: a literal (``0.5``, ``"resnet"``,
+    ``None``), a setting (``args.dropout``, ``cfg["p"]``, ``config.model.rate``) or a class
+    (``BasicBlock``, ``nn.BatchNorm2d``). In the callee's summary they are no model, so
+    ``Net(p)`` there builds a model rather than wrapping the one a parameter might hold
+    (``def build(p): return Net(p)``)."""
+    declared = _plain_value_parameters(function)
+    names = parameter_names(function)[1 if is_method else 0:]
+    found: set[str] = set()
+    for index, arg in enumerate(call_args):
+        if arg.star:
+            break  # the rest may come from the unpacked arguments
+        name = arg.keyword.value if arg.keyword is not None else (
+            names[index] if index < len(names) else None)
+        if name is None or name in declared:
+            continue
+        if _no_model(arg.value, is_class):
+            found.add(name)
+    return frozenset(found)
+
+
+def _no_model(expr: cst.BaseExpression, is_class: Callable[[cst.BaseExpression], bool],
+              ) -> bool:
+    if isinstance(expr, (cst.List, cst.Tuple)):  # `[2, 2, 2, 2]`, `(BasicBlock, 64)`
+        return all(_no_model(element.value, is_class) for element in expr.elements)
+    return literal(expr) is not NOT_LITERAL or _setting(expr) or is_class(expr)
+
+
+def _setting(expr: cst.BaseExpression) -> bool:
+    """``args.dropout``, ``cfg.MODEL.DROPOUT``, ``config["p"]``: read from settings."""
+    while isinstance(expr, (cst.Attribute, cst.Subscript)):
+        expr = expr.value
+        if isinstance(expr, cst.Name):
+            name = expr.value.lstrip("_").lower()
+            return name in _CONFIG_NAMES or name.endswith(_CONFIG_SUFFIXES)
+    return False
 
 
 def _plain_value_parameters(function: cst.FunctionDef) -> frozenset[str]:
