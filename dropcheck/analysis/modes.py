@@ -103,9 +103,9 @@ class ModelModes:
         self.enclosing: dict[int, cst.FunctionDef] = {}
         self.nested: dict[int, dict[str, cst.FunctionDef]] = {}
         self.units: list[cst.Module | cst.FunctionDef] = [module]
-        self._summaries: dict[tuple[int, Constants], Summary] = {}
+        self._summaries: dict[tuple[int, Constants, frozenset[str]], Summary] = {}
         self._summary_runs: dict[int, FlowResult] = {}
-        self._in_progress: set[tuple[int, Constants]] = set()
+        self._in_progress: set[tuple[int, Constants, frozenset[str]]] = set()
         self._tested: dict[int, frozenset[str]] = {}
         self._callsite_facts: dict[int, dict[str, list[CallSite]]] = {}
         self._collect_units(module.body, None)
@@ -352,6 +352,40 @@ class ModelModes:
                     return False
         return after
 
+    def output_shape_only(self, result: FlowResult, forward: Forward) -> bool:
+        """Whether what a forward returns is read only for its shape: ``model(x).shape``,
+        ``out, feat = model(x)`` then only ``out.size()``, ``len(feat)`` (a smoke test in a
+        module's ``__main__`` block, a shape check in a notebook). Its values, which the
+        mode would make noisy, are never used."""
+        statement = forward.statement
+        smalls = small_statements(statement)
+        if len(smalls) != 1:
+            return False
+        small = smalls[0]
+        if isinstance(small, cst.Assign) and small.value is forward.call:
+            names: set[str] = set()
+            for target in small.targets:
+                elements = (target.target.elements if isinstance(target.target, cst.Tuple)
+                            else [cst.Element(target.target)])
+                for element in elements:
+                    if not isinstance(element.value, cst.Name):
+                        return False  # stored into an attribute or a container
+                    names.add(element.value.value)
+            unit = result.unit
+            body: cst.BaseSuite | cst.Module = unit if isinstance(
+                unit, cst.Module) else unit.body
+            uses = _ShapeUses(names)
+            after = False
+            for stmt in walk_statements(body, into_defs=False):
+                if stmt is statement:
+                    after = True
+                elif after and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                    visit_readonly(stmt, uses)
+            return after and uses.shape > 0 and not uses.other
+        found = _ShapeUses(set(), forward.call)
+        visit_readonly(small, found)
+        return found.shape > 0
+
     def is_test_code(self, unit: cst.Module | cst.FunctionDef) -> bool:
         if self.test_file:
             return True
@@ -454,26 +488,28 @@ class ModelModes:
             self.summary(function)
         return self._summary_runs.get(key) or FlowResult(function)
 
-    def summary(self, function: cst.FunctionDef, constants: Constants = ()) -> Summary:
+    def summary(self, function: cst.FunctionDef, constants: Constants = (),
+                plain: frozenset[str] = frozenset()) -> Summary:
         """What ``function`` does, seen from a caller; ``constants`` are the literal arguments
         a call passes to parameters that an ``if`` of the function tests (a factory's branches
-        that those arguments rule out are not walked)."""
+        that those arguments rule out are not walked); ``plain``: parameters the call passes
+        no model (a literal, a setting)."""
         key = id(function)
-        found = self._summaries.get((key, constants))
+        memo = (key, constants, plain)
+        found = self._summaries.get(memo)
         if found is not None:
             return found
-        if (key, constants) in self._in_progress or len(
-                self._in_progress) >= _MAX_SUMMARY_DEPTH:
+        if memo in self._in_progress or len(self._in_progress) >= _MAX_SUMMARY_DEPTH:
             return _UNKNOWN_SUMMARY
-        self._in_progress.add((key, constants))
+        self._in_progress.add(memo)
         try:
-            walker = Walker(self, function, constants=dict(constants))
+            walker = Walker(self, function, constants=dict(constants), plain=plain)
             result = walker.run()
             summary = walker.summarise()
         finally:
-            self._in_progress.discard((key, constants))
-        self._summaries[(key, constants)] = summary
-        if not constants:
+            self._in_progress.discard(memo)
+        self._summaries[memo] = summary
+        if not constants and not plain:
             self._summary_runs[key] = result
         return summary
 
@@ -589,3 +625,39 @@ def _blocks(stmt: cst.BaseStatement) -> Iterator[cst.BaseSuite]:
     yield from child_blocks(stmt)
 
 
+#: What reads only a tensor's shape: ``out.shape``, ``out.size()``, ``len(out)``.
+_SHAPE_ATTRIBUTES = frozenset({"shape", "size", "dim", "ndim", "ndimension", "numel", "dtype",
+                               "device"})
+
+
+class _ShapeUses(cst.CSTVisitor):
+    """Counts how ``names`` (or the one expression ``node``) are read: for their shape only
+    (``shape``), or otherwise (``other``). A name bound again counts as another use."""
+
+    def __init__(self, names: set[str], node: cst.CSTNode | None = None) -> None:
+        self.names = names
+        self.node = node
+        self.shape = 0
+        self.other = 0
+        self._fine: set[int] = set()
+
+    def _watched(self, expr: cst.BaseExpression) -> bool:
+        return expr is self.node or (isinstance(expr, cst.Name) and expr.value in self.names)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        base = node.value
+        while isinstance(base, cst.Subscript):  # `out[0].shape`, `model(x)[1].dim()`
+            base = base.value
+        if self._watched(base) and node.attr.value in _SHAPE_ATTRIBUTES:
+            self.shape += 1
+            self._fine.add(id(base))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if (isinstance(node.func, cst.Name) and node.func.value == "len"
+                and len(node.args) == 1 and self._watched(node.args[0].value)):
+            self.shape += 1
+            self._fine.add(id(node.args[0].value))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.names and id(node) not in self._fine:
+            self.other += 1

@@ -77,7 +77,8 @@ class MissingEval(Rule):
     `vgg16(...).features.eval()` submodule), forwards under `no_grad` of the model
     being trained in the same iteration (pseudo-labels, targets), a `no_grad` pass whose output
     nothing reads before training starts (a step, or `trainer.fit`: lazy-module
-    initialisation), and test code (test files, methods of test classes). A `@torch.no_grad()`
+    initialisation), forwards whose output is read only for its shape (`out.size()`,
+    `model(x).shape`, `len(out)`: a smoke test in a module's `__main__` block), and test code (test files, methods of test classes). A `@torch.no_grad()`
     evaluation helper called in the epoch loop after training (`test(loader)` after `train()`)
     is an evaluation phase: reported. So is a helper that runs the model it is given without a
     `no_grad` of its own, called inside one (`with torch.no_grad(): embed(model, x)`): reported
@@ -197,6 +198,8 @@ class MissingEval(Rule):
             return False
         if forward.inference is not None and self.context.modes.output_unused(result, forward):
             return False  # a no-grad pass that initialises lazy modules before training
+        if self.context.modes.output_shape_only(result, forward):
+            return False  # a shape check: the values the mode makes noisy are never read
         if not evaluation_forward(forward, result) and (
                 result.has_training or not (forward.loaded or forward.frozen)):
             # not predict-style (trained weights loaded or frozen, and nothing trains here)
