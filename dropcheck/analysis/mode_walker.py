@@ -1570,9 +1570,14 @@ def _setting(expr: cst.BaseExpression) -> bool:
     while isinstance(expr, (cst.Attribute, cst.Subscript)):
         expr = expr.value
         if isinstance(expr, cst.Name):
-            name = expr.value.lstrip("_").lower()
-            return name in _CONFIG_NAMES or name.endswith(_CONFIG_SUFFIXES)
+            return _settings_name(expr.value)
     return False
+
+
+def _settings_name(name: str) -> bool:
+    """``args``, ``cfg``, ``hparams``, ``model_config``, ``_opts``: how settings are named."""
+    name = name.lstrip("_").lower()
+    return name in _CONFIG_NAMES or name.endswith(_CONFIG_SUFFIXES)
 
 
 def _plain_value_parameters(function: cst.FunctionDef) -> frozenset[str]:
@@ -1586,9 +1591,7 @@ def _plain_value_parameters(function: cst.FunctionDef) -> frozenset[str]:
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         annotation = param.annotation.annotation if param.annotation is not None else None
         default = param.default
-        name = param.name.value.lstrip("_").lower()
-        if _settings_annotation(annotation) or name in _CONFIG_NAMES or name.endswith(
-                _CONFIG_SUFFIXES) or (
+        if _settings_annotation(annotation) or _settings_name(param.name.value) or (
                 isinstance(default, (cst.Integer, cst.Float, cst.SimpleString,
                                      cst.ConcatenatedString))
                 or (isinstance(default, cst.Name) and default.value in ("True", "False"))

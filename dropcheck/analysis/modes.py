@@ -340,17 +340,15 @@ class ModelModes:
                 assign.targets[0].target, cst.Name):
             return False
         name = assign.targets[0].target.value
-        after = False
-        for stmt in walk_statements(body, into_defs=False):
-            if stmt is statement:
-                after = True
-                continue
-            if after and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                later = _NameFinder(own_statements_only=True)
-                visit_readonly(stmt, later)
-                if name in later.names:
-                    return False
-        return after
+        later = _statements_after(body, statement)
+        if later is None:
+            return False
+        for stmt in later:
+            names = _NameFinder(own_statements_only=True)
+            visit_readonly(stmt, names)
+            if name in names.names:
+                return False
+        return True
 
     def output_shape_only(self, result: FlowResult, forward: Forward) -> bool:
         """Whether what a forward returns is read only for its shape: ``model(x).shape``,
@@ -372,16 +370,14 @@ class ModelModes:
                         return False  # stored into an attribute or a container
                     names.add(element.value.value)
             unit = result.unit
-            body: cst.BaseSuite | cst.Module = unit if isinstance(
-                unit, cst.Module) else unit.body
+            later = _statements_after(unit if isinstance(unit, cst.Module) else unit.body,
+                                      statement)
+            if later is None:
+                return False
             uses = _ShapeUses(names)
-            after = False
-            for stmt in walk_statements(body, into_defs=False):
-                if stmt is statement:
-                    after = True
-                elif after and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                    visit_readonly(stmt, uses)
-            return after and uses.shape > 0 and not uses.other
+            for stmt in later:
+                visit_readonly(stmt, uses)
+            return uses.shape > 0 and not uses.other
         found = _ShapeUses(set(), forward.call)
         visit_readonly(small, found)
         return found.shape > 0
@@ -623,6 +619,19 @@ def _blocks(stmt: cst.BaseStatement) -> Iterator[cst.BaseSuite]:
     from dropcheck.analysis.statements import child_blocks
 
     yield from child_blocks(stmt)
+
+
+def _statements_after(body: cst.BaseSuite | cst.Module, statement: cst.BaseStatement,
+                      ) -> list[cst.BaseStatement] | None:
+    """The statements of a unit that come after ``statement`` (defs and classes left out,
+    their bodies run elsewhere); None when ``statement`` is not in it."""
+    later: list[cst.BaseStatement] | None = None
+    for stmt in walk_statements(body, into_defs=False):
+        if stmt is statement:
+            later = []
+        elif later is not None and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            later.append(stmt)
+    return later
 
 
 #: What reads only a tensor's shape: ``out.shape``, ``out.size()``, ``len(out)``.
