@@ -254,7 +254,11 @@ class ModelModes:
         run: set[ModelObject] | None = None
         loads, self._loads_seen = self.loads[self._loads_seen:], len(self.loads)
         for obj, path, text in loads:
-            saved = self.saves.get(path) if path is not None else None
+            # a checkpoint resumed and saved again (`model = torch.load(p)` in a try, then
+            # `torch.save(model, p)` after training) holds what else was saved there: the
+            # loaded model itself adds nothing but its own unknown
+            saved = {o for o in self.saves.get(path, ())
+                     if o is not obj} if path is not None else None
             if saved:
                 dependence = INDEPENDENT
                 for other in saved:
