@@ -361,12 +361,14 @@ def evaluation_forward(forward: Forward, result: FlowResult) -> bool:
 
 
 def describe_source(module: cst.Module, facts: Iterable[Fact]) -> str:
-    """Why the model is in train mode: "built by `Net(cfg)`", "set by `model.train()`"."""
-    for fact in facts:
+    """Why the model is in train mode: "built by `Net(cfg)`", "set by `model.train()`"; of
+    several sources (`Encoder()`, or the checkpoint a `try` loads), the earliest statement's,
+    so that every process words it alike (a set of facts has no fixed order)."""
+    sourced = sorted(((fact.order, " ".join(module.code_for_node(fact.source).split()), fact)
+                      for fact in facts if fact.source is not None),
+                     key=lambda item: (item[0], item[1], item[2].mode.value))
+    for _, text, fact in sourced:
         source = fact.source
-        if source is None:
-            continue
-        text = " ".join(module.code_for_node(source).split())
         if len(text) > 50:
             text = text[:47] + "..."
         if fact.via is not None:
