@@ -85,25 +85,36 @@ def decide(test: cst.BaseExpression, constants: dict[str, object],
     return None
 
 
+def passed_arguments(function: cst.FunctionDef, args: Sequence[cst.Arg], is_method: bool,
+                     ) -> tuple[dict[str, cst.BaseExpression], bool]:
+    """What a call with ``args`` passes to each parameter of ``function``, by name, up to the
+    first ``*args``/``**kwargs`` (the rest may come from those); and whether no such
+    unpacking came (then the parameters left out take their defaults)."""
+    names = parameter_names(function)[1 if is_method else 0:]
+    passed: dict[str, cst.BaseExpression] = {}
+    for index, arg in enumerate(args):
+        if arg.star:
+            return passed, False
+        name = arg.keyword.value if arg.keyword is not None else (
+            names[index] if index < len(names) else None)
+        if name is not None:
+            passed[name] = arg.value
+    return passed, True
+
+
 def literal_arguments(function: cst.FunctionDef, args: Sequence[cst.Arg], is_method: bool,
                       only: frozenset[str]) -> dict[str, object]:
     """The literal value each parameter in ``only`` takes at a call with ``args``: the literal
     argument passed, else the parameter's literal default. Parameters a ``*args``/``**kwargs``
     may fill are left out."""
-    names = parameter_names(function)[1 if is_method else 0:]
+    passed, complete = passed_arguments(function, args, is_method)
     found: dict[str, object] = {}
-    passed: set[str] = set()
-    for index, arg in enumerate(args):
-        if arg.star:
-            return found  # the rest may come from the unpacked arguments
-        name = arg.keyword.value if arg.keyword is not None else (
-            names[index] if index < len(names) else None)
-        if name is None:
-            continue
-        passed.add(name)
-        value = literal(arg.value)
+    for name, expr in passed.items():
+        value = literal(expr)
         if name in only and value is not NOT_LITERAL:
             found[name] = value
+    if not complete:
+        return found
     params = function.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         name = param.name.value

@@ -16,7 +16,13 @@ import libcst as cst
 from dropcheck.analysis import mode_api as api
 from dropcheck.analysis.classes import ClassInfo
 from dropcheck.analysis.imports import dotted_name
-from dropcheck.analysis.literals import NOT_LITERAL, decide, literal, literal_arguments
+from dropcheck.analysis.literals import (
+    NOT_LITERAL,
+    decide,
+    literal,
+    literal_arguments,
+    passed_arguments,
+)
 from dropcheck.analysis.mode_dependence import UNKNOWN_DEPENDENCE, Dependence
 from dropcheck.analysis.mode_domain import (
     _UNKNOWN_SUMMARY,
@@ -1544,18 +1550,9 @@ def _plain_arguments(function: cst.FunctionDef, is_method: bool,
     ``Net(p)`` there builds a model rather than wrapping the one a parameter might hold
     (``def build(p): return Net(p)``)."""
     declared = _plain_value_parameters(function)
-    names = parameter_names(function)[1 if is_method else 0:]
-    found: set[str] = set()
-    for index, arg in enumerate(call_args):
-        if arg.star:
-            break  # the rest may come from the unpacked arguments
-        name = arg.keyword.value if arg.keyword is not None else (
-            names[index] if index < len(names) else None)
-        if name is None or name in declared:
-            continue
-        if _no_model(arg.value, is_class):
-            found.add(name)
-    return frozenset(found)
+    passed, _ = passed_arguments(function, call_args, is_method)
+    return frozenset(name for name, expr in passed.items()
+                     if name not in declared and _no_model(expr, is_class))
 
 
 def _no_model(expr: cst.BaseExpression, is_class: Callable[[cst.BaseExpression], bool],

@@ -62,6 +62,7 @@ from dropcheck.analysis.pickled import (
     defined_beside,
     pickled_dependence,
     saved_by_siblings,
+    without_moves,
 )
 from dropcheck.analysis.project import lookup_class, lookup_function
 from dropcheck.analysis.scopes import (
@@ -205,10 +206,7 @@ class ModelModes:
                   and any(isinstance(t.target, cst.Name) and t.target.value == name
                           for t in small.targets)]
         classes: set[tuple[str, str] | None] = set()
-        for value in values:
-            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and (
-                    value.func.attr.value in ("to", "cuda", "cpu", "float", "half", "double")):
-                value = value.func.value
+        for value in map(without_moves, values):
             qualified = self.imports.resolve(value.func) if isinstance(value, cst.Call) else None
             if qualified in api.MODEL_LOADERS:
                 continue  # the same model back from its checkpoint (`model = torch.load(f)`)

@@ -90,11 +90,18 @@ class _Parameters(cst.CSTVisitor):
                 self.found.add(name)
 
 
-def _constructor(value: cst.BaseExpression) -> cst.Call | None:
-    """``Net(...)``, also behind ``.to(device)``/``.cuda()`` chains."""
+def without_moves(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``Net(...)`` for ``Net(...).to(device).half()``: the module that device and dtype moves
+    return (the same one)."""
     while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and (
             value.func.attr.value in ("to", "cuda", "cpu", "double", "float", "half")):
         value = value.func.value
+    return value
+
+
+def _constructor(value: cst.BaseExpression) -> cst.Call | None:
+    """``Net(...)``, also behind ``.to(device)``/``.cuda()`` chains."""
+    value = without_moves(value)
     if isinstance(value, cst.Call):
         name = dotted_name(value.func)
         if name is not None and name.rsplit(".", 1)[-1][:1].isupper():
